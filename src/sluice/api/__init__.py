@@ -1,0 +1,1 @@
+"""The management API (SPEC §4): thin routes over the services."""

@@ -1,0 +1,41 @@
+"""One module per collection of the management API, all mounted under ``/api/v1``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from sluice.api.routes import (
+    actions,
+    attributes,
+    audit,
+    catalog,
+    connectors,
+    data_sources,
+    errors_log,
+    event_feeds,
+    profiles,
+    reports,
+    search,
+    tokens,
+    traces,
+    users,
+    versions,
+)
+
+ROUTERS: tuple[APIRouter, ...] = (
+    profiles.router,
+    data_sources.router,
+    attributes.router,
+    event_feeds.router,
+    connectors.router,
+    actions.router,
+    versions.router,
+    catalog.router,
+    search.router,
+    reports.router,
+    errors_log.router,
+    traces.router,
+    audit.router,
+    tokens.router,
+    users.router,
+)

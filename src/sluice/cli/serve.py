@@ -1,0 +1,67 @@
+"""``sluice serve``: collect API, management API, web UI and the workers in one process."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import click
+
+from sluice.cli._base import database_option, setup_logging
+from sluice.services import Services
+from sluice.settings import Settings
+
+# How long uvicorn lets open requests finish after SIGTERM/SIGINT before closing them.
+GRACEFUL_SHUTDOWN_SECONDS = 15
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="TCP port."
+)
+@database_option
+@click.option("--demo", is_flag=True, help="Seed a demo profile and print how to log in.")
+@click.option(
+    "--no-workers",
+    is_flag=True,
+    help="Accept and store events, but leave routing and delivery to `sluice worker`.",
+)
+def serve(host: str, port: int, database: str, demo: bool, no_workers: bool) -> None:
+    """Run Sluice: HTTP on HOST:PORT, plus routing and delivery unless --no-workers."""
+    import uvicorn
+
+    from sluice.app import create_app
+
+    setup_logging()
+    settings = Settings.from_env(
+        database_url=database,
+        run_workers=not no_workers,
+        demo=demo,
+        # The demo vendor endpoint lives on this machine.
+        allow_private_destinations=True if demo else None,
+    )
+    services = Services.open(settings)
+    try:
+        # Migrates SQLite; refuses a PostgreSQL schema that is behind (ConfigurationError).
+        app = create_app(services=services)
+        if demo:
+            from sluice.demo import seed_demo
+
+            click.echo(seed_demo(services))
+        shown_host = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::") else host
+        click.echo(f"Sluice is starting on http://{shown_host}:{port}/")
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+            http="httptools",
+            lifespan="on",
+            access_log=False,
+            server_header=False,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+            log_config=None,
+        )
+        uvicorn.Server(config).run()
+    finally:
+        services.db.dispose()

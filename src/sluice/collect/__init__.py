@@ -1,0 +1,1 @@
+"""The collect API (SPEC §3): validate, store durably, acknowledge."""

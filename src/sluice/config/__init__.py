@@ -1,0 +1,1 @@
+"""The configuration model (SPEC §1): profiles, data sources, feeds, connectors, versions."""

@@ -1,0 +1,1 @@
+"""Delivery: queues, workers, retry policy, batching, health and rate limits."""

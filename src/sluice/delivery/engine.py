@@ -1,0 +1,323 @@
+"""The delivery engine: claims due deliveries, runs them per connector, records outcomes.
+
+Claiming moves a delivery's ``next_at`` to the end of a lease (60 s, renewed every 20 s
+while the work is held), so a process that dies loses nothing: its deliveries become due
+again when the lease runs out. Outcomes are buffered for a few milliseconds and written
+in one transaction (see ``outcomes.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Connection, func, select, update
+
+from sluice import jsonutil
+from sluice.delivery.health import HealthState
+from sluice.delivery.outcomes import Item, Outcomes
+from sluice.delivery.runner import ConnectorRunner
+from sluice.delivery.transport import Transport
+from sluice.engine.compiled import CompiledConfig
+from sluice.storage.tables import connector_health, deliveries, events
+from sluice.storage.writer import Writer
+
+log = logging.getLogger("sluice.delivery")
+
+LEASE_SECONDS = 60.0
+RENEW_EVERY = 20.0
+FLUSH_EVERY = 0.01
+CLAIM_LIMIT = 1000
+
+
+class DeliveryEngine:
+    def __init__(
+        self,
+        writer: Writer,
+        transport: Transport,
+        get_config: Callable[[], CompiledConfig],
+        *,
+        postgres: bool = False,
+    ) -> None:
+        self.writer = writer
+        self.transport = transport
+        self._get_config = get_config
+        self.postgres = postgres
+        self.runners: dict[str, ConnectorRunner] = {}
+        self.outcomes = Outcomes()
+        self.held: set[int] = set()
+        self.draining = False
+        self._wake = asyncio.Event()
+        self._flush_needed = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._health_writes: dict[str, HealthState] = {}
+
+    @property
+    def config(self) -> CompiledConfig:
+        return self._get_config()
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    async def start(self) -> None:
+        pending = await self.writer.run(_connectors_with_work)
+        for connector_id in set(self.config.connectors) | set(pending):
+            self.runner(connector_id)
+        self._tasks = [
+            asyncio.create_task(self._dispatch_loop()),
+            asyncio.create_task(self._flush_loop()),
+            asyncio.create_task(self._renew_loop()),
+        ]
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Finish what is in flight for up to ``grace`` seconds; the rest stays leased."""
+        self.draining = True
+        for runner in self.runners.values():
+            runner.flush_batches()
+        deadline = time.monotonic() + grace
+        while self.held and time.monotonic() < deadline:  # noqa: ASYNC110 - polls two things
+            await asyncio.sleep(0.05)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*(r.stop() for r in self.runners.values()), return_exceptions=True)
+        await self._flush()
+        if self.held:
+            # Hand the unfinished work back at once rather than at the lease's end.
+            held = list(self.held)
+            await self.writer.run(functools.partial(_release, seqs=held))
+            self.held.clear()
+
+    def runner(self, connector_id: str) -> ConnectorRunner:
+        runner = self.runners.get(connector_id)
+        if runner is None:
+            runner = self.runners[connector_id] = ConnectorRunner(self, connector_id)
+            runner.start()
+        return runner
+
+    def config_changed(self) -> None:
+        for connector_id in self.config.connectors:
+            self.runner(connector_id).reconfigure()
+        self.wake_all()
+
+    def wake(self, connector_ids: set[str]) -> None:
+        for connector_id in connector_ids:
+            self.runner(connector_id).wake_at = 0.0
+        self._wake.set()
+
+    def wake_all(self) -> None:
+        for runner in self.runners.values():
+            runner.wake_at = 0.0
+        self._wake.set()
+
+    def retry_scheduled(self, runner: ConnectorRunner, at: float) -> None:
+        runner.wake_at = min(runner.wake_at, at) if runner.wake_at else at
+
+    def finished(self, items: list[Item]) -> None:
+        for item in items:
+            self.held.discard(item.seq)
+            runner = self.runners.get(item.connector_id)
+            if runner is not None:
+                runner.held -= 1
+        self._flush_needed.set()
+        self._wake.set()
+
+    def health_changed(self, connector_id: str, state: HealthState) -> None:
+        self._health_writes[connector_id] = state
+        self._flush_needed.set()
+
+    def resume(self, connector_id: str) -> None:
+        runner = self.runner(connector_id)
+        runner.health.resume()
+        runner.wake_at = 0.0
+        self._wake.set()
+
+    # --- loops ------------------------------------------------------------------------
+
+    async def _dispatch_loop(self) -> None:
+        while True:
+            now = time.time()
+            wanted: list[tuple[str, int]] = []
+            soonest = now + 1.0
+            for connector_id, runner in self.runners.items():
+                if self.draining:
+                    break
+                if runner.wake_at <= now:
+                    room = runner.room()
+                    if room > 0:
+                        wanted.append((connector_id, min(room, CLAIM_LIMIT)))
+                elif runner.wake_at < soonest:
+                    soonest = runner.wake_at
+            if wanted:
+                claim = functools.partial(_claim, wanted=wanted, now=now, postgres=self.postgres)
+                try:
+                    claimed = await self.writer.run(claim)
+                except Exception:
+                    log.exception("claiming deliveries failed")
+                    await asyncio.sleep(1.0)
+                    continue
+                for connector_id, (items, next_due) in claimed.items():
+                    runner = self.runner(connector_id)
+                    if items:
+                        self.held.update(i.seq for i in items)
+                        runner.offer(items)
+                    requested = dict(wanted)[connector_id]
+                    if len(items) >= requested:
+                        runner.wake_at = 0.0
+                    else:
+                        runner.wake_at = next_due if next_due is not None else now + 1.0
+                if any(len(items) for items, _ in claimed.values()):
+                    continue
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), max(0.005, min(soonest - now, 1.0)))
+            except TimeoutError:
+                pass
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await self._flush_needed.wait()
+            await asyncio.sleep(FLUSH_EVERY)
+            self._flush_needed.clear()
+            try:
+                await self._flush()
+            except Exception:
+                log.exception("recording delivery outcomes failed; retrying")
+                self._flush_needed.set()
+                await asyncio.sleep(1.0)
+
+    async def _flush(self) -> None:
+        outcomes, self.outcomes = self.outcomes, Outcomes()
+        health, self._health_writes = self._health_writes, {}
+        if not len(outcomes) and not outcomes.errors and not health and not outcomes.counts:
+            return
+        now = time.time()
+
+        def write(conn: Connection) -> None:
+            outcomes.write(conn, now)
+            for connector_id, state in health.items():
+                _write_health(conn, connector_id, state, now)
+
+        try:
+            await self.writer.run(write, weight=max(1, len(outcomes)))
+        except Exception:
+            # Keep them for the next try: an outcome must never be lost.
+            outcomes.counts.merge(self.outcomes.counts)
+            outcomes.done.extend(self.outcomes.done)
+            outcomes.retries.extend(self.outcomes.retries)
+            outcomes.errors.extend(self.outcomes.errors)
+            outcomes.traces.extend(self.outcomes.traces)
+            self.outcomes = outcomes
+            self._health_writes = {**health, **self._health_writes}
+            raise
+
+    async def _renew_loop(self) -> None:
+        while True:
+            await asyncio.sleep(RENEW_EVERY)
+            held = list(self.held)
+            if held:
+                renew = functools.partial(_renew, seqs=held, until=time.time() + LEASE_SECONDS)
+                try:
+                    await self.writer.run(renew)
+                except Exception:
+                    log.exception("renewing delivery leases failed")
+
+
+# --- SQL ------------------------------------------------------------------------------
+
+
+def _connectors_with_work(conn: Connection) -> list[str]:
+    return [r[0] for r in conn.execute(select(deliveries.c.connector_id).distinct())]
+
+
+def _claim(
+    conn: Connection, wanted: list[tuple[str, int]], now: float, postgres: bool
+) -> dict[str, tuple[list[Item], float | None]]:
+    lease = now + LEASE_SECONDS
+    result: dict[str, tuple[list[Item], float | None]] = {}
+    for connector_id, limit in wanted:
+        query = (
+            select(
+                deliveries.c.seq,
+                deliveries.c.event_id,
+                deliveries.c.action_id,
+                deliveries.c.profile_id,
+                deliveries.c.attempts,
+                deliveries.c.data,
+                events.c.payload,
+                events.c.received_at,
+            )
+            .join(events, events.c.seq == deliveries.c.event_seq)
+            .where(deliveries.c.connector_id == connector_id, deliveries.c.next_at <= now)
+            .order_by(deliveries.c.next_at)
+            .limit(limit)
+        )
+        if postgres:
+            query = query.with_for_update(of=deliveries, skip_locked=True)
+        rows = conn.execute(query).all()
+        items = [
+            Item(
+                seq=r.seq,
+                event_id=r.event_id,
+                action_id=r.action_id,
+                connector_id=connector_id,
+                profile_id=r.profile_id,
+                attempts=r.attempts,
+                received_at=r.received_at,
+                payload=jsonutil.loads(r.payload),
+                data=jsonutil.loads(r.data) if r.data else None,
+            )
+            for r in rows
+        ]
+        if items:
+            _renew(conn, [i.seq for i in items], lease)
+        next_due = None
+        if len(items) < limit:
+            next_due = conn.execute(
+                select(func.min(deliveries.c.next_at)).where(
+                    deliveries.c.connector_id == connector_id
+                )
+            ).scalar()
+        result[connector_id] = (items, next_due)
+    return result
+
+
+def _renew(conn: Connection, seqs: list[int], until: float) -> None:
+    for start in range(0, len(seqs), 500):
+        chunk = seqs[start : start + 500]
+        conn.execute(
+            update(deliveries)
+            .where(deliveries.c.seq.in_(chunk))
+            .values(next_at=until, lease_until=until)
+        )
+
+
+def _release(conn: Connection, seqs: list[int]) -> None:
+    now = time.time()
+    for start in range(0, len(seqs), 500):
+        chunk = seqs[start : start + 500]
+        conn.execute(
+            update(deliveries)
+            .where(deliveries.c.seq.in_(chunk))
+            .values(next_at=now, lease_until=None)
+        )
+
+
+def _write_health(conn: Connection, connector_id: str, state: HealthState, now: float) -> None:
+    values: dict[str, Any] = {
+        "state": state.state,
+        "since": state.since or now,
+        "reason": state.reason,
+        "pauses": state.pauses,
+        "updated_at": now,
+    }
+    updated = conn.execute(
+        update(connector_health)
+        .where(connector_health.c.connector_id == connector_id)
+        .values(**values)
+    )
+    if updated.rowcount == 0:
+        conn.execute(connector_health.insert().values(connector_id=connector_id, **values))

@@ -1,0 +1,41 @@
+"""Collects validation problems so a user sees every mistake of a request at once."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+from sluice.errors import ValidationFailed
+
+
+class Problems:
+    """Field-named problems, raised together as one :class:`ValidationFailed`."""
+
+    def __init__(self) -> None:
+        self.details: list[dict[str, str]] = []
+
+    def add(self, field: str, message: str) -> None:
+        self.details.append({"field": field, "message": message})
+
+    def absorb(self, error: ValidationFailed) -> None:
+        self.details.extend(error.details)
+
+    def raise_if_any(self) -> None:
+        if not self.details:
+            return
+        first = self.details[0]
+        message = f"{first['field']}: {first['message']}"
+        if len(self.details) > 1:
+            message += f" (and {len(self.details) - 1} more)"
+        raise ValidationFailed(message, list(self.details))
+
+
+def choices(kind: str, name: object, valid: Iterable[str]) -> str:
+    """``unknown operator 'equal' (did you mean 'equals'?); valid operators: ...``."""
+    options = list(valid)
+    hint = ""
+    if isinstance(name, str):
+        close = difflib.get_close_matches(name, options, n=1)
+        if close:
+            hint = f" (did you mean {close[0]!r}?)"
+    return f"unknown {kind} {name!r}{hint}; valid {kind}s: {', '.join(options)}"

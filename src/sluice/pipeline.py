@@ -1,0 +1,337 @@
+"""The data plane of one process: group-commit writer, router, delivery engine, jobs.
+
+``sluice serve`` runs all of it (``--no-workers`` runs only what the collect API needs);
+``sluice worker`` runs the routing and delivery side with no HTTP listener.
+
+Routing happens inside one write transaction per batch: read unrouted events, route them
+against the compiled config, insert their deliveries and counters, mark them routed. A
+crash at any point leaves either all of that or none of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import logging
+import time
+from typing import Any
+
+from sqlalchemy import Connection, func, select, update
+
+from sluice import jsonutil, metrics
+from sluice.auth import tokens
+from sluice.config import attributes as attributes_service
+from sluice.config import revision
+from sluice.delivery.engine import DeliveryEngine
+from sluice.delivery.transport import AiohttpTransport, Transport
+from sluice.engine import compiled as compiled_config
+from sluice.engine.compiled import CompiledConfig, LiveProfile
+from sluice.engine.router import StoredEvent, route_events
+from sluice.engine.templates import TemplateEngine
+from sluice.reporting import retention
+from sluice.services import Services
+from sluice.storage.tables import deliveries, events, traces
+from sluice.storage.writer import Writer
+
+log = logging.getLogger("sluice.pipeline")
+
+ROUTE_BATCH = 500
+OBSERVE_EVERY = 5.0
+MAX_ATTRIBUTES_PER_FLUSH = 2000
+
+
+class Pipeline:
+    def __init__(self, services: Services, transport: Transport | None = None) -> None:
+        self.services = services
+        settings = services.settings
+        self.writer = Writer(services.db, window_ms=settings.commit_window_ms)
+        self.transport: Transport = transport or AiohttpTransport(
+            allow_private=settings.allow_private_destinations
+        )
+        self.templates = TemplateEngine()
+        self.config = CompiledConfig()
+        self.ready = False
+        self.run_workers = True
+        self.engine: DeliveryEngine | None = None
+        self.unrouted = 0
+        self._new_events = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._reload_lock = asyncio.Lock()
+        self._last_forced_reload = 0.0
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._token_cache: dict[tuple[str, str], tuple[bool, float]] = {}
+        self._observations: dict[str, dict[str, tuple[str, Any, float, float]]] = {}
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    async def start(self, *, run_workers: bool) -> None:
+        self.run_workers = run_workers
+        self.writer.start()
+        await self.reload_config()
+        if run_workers:
+            if self.services.db.is_sqlite:
+                # One SQLite process does all the work: leases of a previous run are void.
+                await self.writer.run(_release_all_leases)
+            self.unrouted = await self.writer.run(_count_unrouted)
+            self.engine = DeliveryEngine(
+                self.writer,
+                self.transport,
+                lambda: self.config,
+                postgres=not self.services.db.is_sqlite,
+            )
+            await self.engine.start()
+            self._tasks.append(asyncio.create_task(self._route_loop()))
+            self._tasks.append(asyncio.create_task(self._observe_loop()))
+            self._tasks.append(asyncio.create_task(retention.run_forever(self)))
+        self._tasks.append(asyncio.create_task(self._config_loop()))
+        self.ready = True
+
+    async def stop(self) -> None:
+        self.ready = False
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        if self.engine is not None:
+            await self.engine.stop()
+        await self._flush_observations()
+        await self.transport.close()
+        await asyncio.to_thread(self.writer.stop)
+
+    # --- the compiled configuration -----------------------------------------------------
+
+    async def reload_config(self, *, force: bool = False) -> None:
+        async with self._reload_lock:
+            services = self.services
+
+            def current() -> int:
+                with services.db.read() as conn:
+                    return revision.current(conn)
+
+            if not force and await asyncio.to_thread(current) == self.config.revision:
+                return
+
+            def build() -> CompiledConfig:
+                with services.db.read() as conn:
+                    return compiled_config.build(
+                        conn, services.registry, services.box, self.templates
+                    )
+
+            self.config = await asyncio.to_thread(build)
+            if self.engine is not None:
+                self.engine.config_changed()
+
+    async def _config_loop(self) -> None:
+        interval = self.services.settings.config_poll_seconds
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.reload_config()
+            except Exception:
+                log.exception("reloading the configuration failed")
+
+    async def _fresh_config(self) -> CompiledConfig:
+        """After a miss: reload now (at most 5 times a second) in case something is new."""
+        now = time.monotonic()
+        if now - self._last_forced_reload > 0.2:
+            self._last_forced_reload = now
+            await self.reload_config()
+        return self.config
+
+    # --- what the collect API asks ------------------------------------------------------
+
+    async def lookup_profile(self, account: str, profile: str) -> LiveProfile | None:
+        found = self.config.profiles.get((account, profile))
+        if found is None:
+            found = (await self._fresh_config()).profiles.get((account, profile))
+        return found
+
+    async def known_data_source(self, profile: LiveProfile, key: Any) -> bool:
+        if not isinstance(key, str):
+            return False
+        if key in profile.data_source_keys:
+            return True
+        config = await self._fresh_config()
+        fresh = config.profiles_by_id.get(profile.id)
+        return fresh is not None and key in fresh.data_source_keys
+
+    async def collect_token_ok(self, header: str | None, profile: LiveProfile) -> bool:
+        if not header:
+            return False
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return False
+        key = (hashlib.sha256(token.strip().encode()).hexdigest(), profile.id)
+        cached = self._token_cache.get(key)
+        now = time.monotonic()
+        if cached is not None and now - cached[1] < 10:
+            return cached[0]
+        principal = await asyncio.to_thread(tokens.authenticate, self.services.db, token.strip())
+        ok = principal is not None and principal.may_see(profile.account, profile.profile)
+        self._token_cache[key] = (ok, now)
+        return ok
+
+    def rate_limit(self, profile: LiveProfile, count: int) -> float | None:
+        """None if ``count`` events may pass now, else seconds until they could."""
+        setting = profile.settings.get("rate_limit_per_second")
+        if not setting:
+            return None
+        rate = float(setting)
+        now = time.monotonic()
+        capacity = max(float(rate), 1.0)
+        tokens_left, last = self._buckets.get(profile.id, (capacity, now))
+        tokens_left = min(capacity, tokens_left + (now - last) * rate)
+        if count > tokens_left:
+            self._buckets[profile.id] = (tokens_left, now)
+            return max(1.0, (count - tokens_left) / rate)
+        self._buckets[profile.id] = (tokens_left - count, now)
+        return None
+
+    def queue_full(self, incoming: int) -> bool:
+        return self.unrouted + incoming > self.services.settings.queue_bound
+
+    async def store_events(self, rows: list[dict[str, Any]]) -> None:
+        await self.writer.run(lambda conn: conn.execute(events.insert(), rows), weight=len(rows))
+        self.unrouted += len(rows)
+        metrics.QUEUE_DEPTH.labels("unrouted").set(self.unrouted)
+        self._new_events.set()
+
+    # --- routing ----------------------------------------------------------------------
+
+    async def _route_loop(self) -> None:
+        while True:
+            try:
+                await self.reload_config()
+                route = functools.partial(self._route_batch, config=self.config)
+                routed = await self.writer.run(route, weight=ROUTE_BATCH)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("routing failed; retrying")
+                await asyncio.sleep(1.0)
+                continue
+            count, connector_ids = routed
+            if count:
+                self.unrouted = max(0, self.unrouted - count)
+                metrics.QUEUE_DEPTH.labels("unrouted").set(self.unrouted)
+                if self.engine is not None and connector_ids:
+                    self.engine.wake(connector_ids)
+                if count >= ROUTE_BATCH:
+                    continue
+            self._new_events.clear()
+            try:
+                await asyncio.wait_for(self._new_events.wait(), 0.5)
+            except TimeoutError:
+                pass
+
+    def _route_batch(self, conn: Connection, config: CompiledConfig) -> tuple[int, set[str]]:
+        query = (
+            select(
+                events.c.seq,
+                events.c.id,
+                events.c.profile_id,
+                events.c.received_at,
+                events.c.payload,
+            )
+            .where(events.c.routed.is_(False))
+            .order_by(events.c.seq)
+            .limit(ROUTE_BATCH)
+        )
+        if not self.services.db.is_sqlite:
+            query = query.with_for_update(skip_locked=True)
+        rows = conn.execute(query).all()
+        if not rows:
+            return 0, set()
+        stored = [
+            StoredEvent(r.seq, r.id, r.profile_id, r.received_at, jsonutil.loads(r.payload))
+            for r in rows
+        ]
+        now = time.time()
+        routed = route_events(config, stored, now)
+        if routed.deliveries:
+            conn.execute(deliveries.insert(), routed.deliveries)
+        seqs = [r.seq for r in rows]
+        for start in range(0, len(seqs), 500):
+            conn.execute(
+                update(events)
+                .where(events.c.seq.in_(seqs[start : start + 500]))
+                .values(routed=True)
+            )
+        routed.counts.write(conn)
+        if routed.traces:
+            conn.execute(traces.insert(), [t.row(now) for t in routed.traces])
+        self._observe(stored, now)
+        return len(rows), {d["connector_id"] for d in routed.deliveries}
+
+    # --- attribute discovery ------------------------------------------------------------
+
+    def _observe(self, stored: list[StoredEvent], now: float) -> None:
+        """Note each attribute's type and sample; written every few seconds, off the hot path."""
+        for event in stored:
+            seen = self._observations.setdefault(event.profile_id, {})
+            if len(seen) >= MAX_ATTRIBUTES_PER_FLUSH:
+                continue
+            for name, value in event.payload.items():
+                _note(seen, name, value, now)
+                if isinstance(value, dict):
+                    for sub, subvalue in value.items():
+                        _note(seen, f"{name}.{sub}", subvalue, now)
+
+    async def _observe_loop(self) -> None:
+        while True:
+            await asyncio.sleep(OBSERVE_EVERY)
+            try:
+                await self._flush_observations()
+            except Exception:
+                log.exception("recording discovered attributes failed")
+
+    async def _flush_observations(self) -> None:
+        observations, self._observations = self._observations, {}
+        if not observations:
+            return
+
+        def write(conn: Connection) -> None:
+            for profile_id, seen in observations.items():
+                attributes_service.record_observations(conn, profile_id, seen)
+
+        await self.writer.run(write)
+
+    # --- operations -------------------------------------------------------------------
+
+    def resume_connector(self, connector_id: str) -> None:
+        if self.engine is not None:
+            self.engine.resume(connector_id)
+
+    def queue_depth(self) -> int:
+        return self.unrouted + (len(self.engine.held) if self.engine else 0)
+
+
+def _note(
+    seen: dict[str, tuple[str, Any, float, float]], name: str, value: Any, now: float
+) -> None:
+    kind = attributes_service.json_type(value)
+    previous = seen.get(name)
+    sample = value if not isinstance(value, dict | list) else None
+    if previous is None:
+        seen[name] = (kind, sample, now, now)
+    else:
+        seen[name] = (kind, sample, previous[2], now)
+
+
+def _release_all_leases(conn: Connection) -> None:
+    now = time.time()
+    conn.execute(
+        update(deliveries)
+        .where(deliveries.c.lease_until.is_not(None))
+        .values(next_at=now, lease_until=None)
+    )
+
+
+def _count_unrouted(conn: Connection) -> int:
+    return int(
+        conn.execute(
+            select(func.count()).select_from(events).where(events.c.routed.is_(False))
+        ).scalar()
+        or 0
+    )

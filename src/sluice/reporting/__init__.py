@@ -1,0 +1,1 @@
+"""Reporting: counters, the error log, CSV exports and the live stream."""

@@ -1,0 +1,82 @@
+"""Retention: old events, error records, traces and counters are purged in the background.
+
+Events are kept until every delivery of theirs is final, then ``event_retention_days``
+(7 by default); error records ``error_retention_days`` (30); traces as long as events;
+counters 35 days (the 30-day trend plus a margin). One process of a cluster does it at a
+time, holding a lease row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Connection, delete, exists, select, update
+
+from sluice.storage.tables import counters, deliveries, error_records, events, leases, traces
+
+if TYPE_CHECKING:
+    from sluice.pipeline import Pipeline
+
+log = logging.getLogger("sluice.retention")
+
+EVERY_SECONDS = 600.0
+COUNTER_DAYS = 35
+HOLDER = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def take_lease(conn: Connection, name: str, seconds: float, holder: str = HOLDER) -> bool:
+    """Hold the cluster-wide lease ``name`` for ``seconds``; False if another holds it."""
+    now = time.time()
+    row = conn.execute(select(leases).where(leases.c.name == name)).first()
+    if row is None:
+        conn.execute(leases.insert().values(name=name, holder=holder, until=now + seconds))
+        return True
+    if row.holder != holder and row.until > now:
+        return False
+    conn.execute(
+        update(leases).where(leases.c.name == name).values(holder=holder, until=now + seconds)
+    )
+    return True
+
+
+def purge(conn: Connection, now: float, event_days: float, error_days: float) -> dict[str, int]:
+    if not take_lease(conn, "retention", EVERY_SECONDS / 2):
+        return {}
+    event_cutoff = now - event_days * 86400
+    pending = exists().where(deliveries.c.event_seq == events.c.seq)
+    removed = {
+        "events": conn.execute(
+            delete(events).where(events.c.received_at < event_cutoff, events.c.routed, ~pending)
+        ).rowcount,
+        "traces": conn.execute(delete(traces).where(traces.c.at < event_cutoff)).rowcount,
+        "errors": conn.execute(
+            delete(error_records).where(error_records.c.timestamp < now - error_days * 86400)
+        ).rowcount,
+        "counters": conn.execute(
+            delete(counters).where(counters.c.minute < int((now - COUNTER_DAYS * 86400) // 60))
+        ).rowcount,
+    }
+    return removed
+
+
+async def run_forever(pipeline: Pipeline) -> None:
+    settings = pipeline.services.settings
+    while True:
+        try:
+            removed = await pipeline.writer.run(
+                lambda conn: purge(
+                    conn, time.time(), settings.event_retention_days, settings.error_retention_days
+                )
+            )
+            if any(removed.values()):
+                log.info("retention purged %s", removed)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("retention failed")
+        await asyncio.sleep(EVERY_SECONDS)

@@ -1,0 +1,111 @@
+"""Opening the database: URL handling, drivers, and SQLite's pragmas."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+
+from sluice.errors import ConfigurationError
+
+
+def normalize_url(url: str) -> str:
+    """Pick Sluice's own drivers: a ``+driver`` suffix is accepted but never needed."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigurationError(f"invalid database URL {url!r}") from exc
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite+pysqlite").render_as_string(hide_password=False)
+    if backend in ("postgresql", "postgres"):
+        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    raise ConfigurationError(f"unsupported database {backend!r}: use sqlite:// or postgresql://")
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL, or None for other backends and in-memory databases."""
+    parsed = make_url(normalize_url(url))
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return None
+    if parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
+def _sqlite_on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+    # Let SQLAlchemy manage transactions instead of the sqlite3 module's implicit ones.
+    dbapi_conn.isolation_level = None
+    cursor = dbapi_conn.cursor()
+    # WAL: readers never block the writer. synchronous=NORMAL: a committed transaction
+    # survives a crash of any process; only a power loss can lose the last commits
+    # (set SLUICE_SQLITE_SYNCHRONOUS=FULL to survive that too, at a cost per commit).
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA synchronous={_SYNCHRONOUS}")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA temp_store=MEMORY")
+    cursor.execute("PRAGMA cache_size=-32000")
+    cursor.close()
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    # Writers BEGIN IMMEDIATE: taking the write lock up front means two writers never
+    # deadlock upgrading from a read lock. Readers (``Database.read``) take none.
+    if conn.get_execution_options().get("sluice_read"):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+_SYNCHRONOUS = "NORMAL"
+
+
+class Database:
+    """The engine plus the few backend differences the rest of Sluice needs to know."""
+
+    def __init__(self, url: str, *, pool_size: int = 8) -> None:
+        self.url = normalize_url(url)
+        self.is_sqlite = self.url.startswith("sqlite")
+        if self.is_sqlite:
+            path = sqlite_path(url)
+            if path is not None and not path.parent.exists():
+                raise ConfigurationError(f"the folder of the database {path} does not exist")
+            self.engine: Engine = create_engine(
+                self.url, pool_size=pool_size, max_overflow=8, pool_timeout=60
+            )
+            event.listen(self.engine, "connect", _sqlite_on_connect)
+            event.listen(self.engine, "begin", _sqlite_on_begin)
+        else:
+            self.engine = create_engine(
+                self.url, pool_size=pool_size, max_overflow=8, pool_pre_ping=True
+            )
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A connection in a transaction, committed on success."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection for reads (no write lock on SQLite)."""
+        with self.engine.connect().execution_options(sluice_read=True) as conn:
+            yield conn
+            conn.rollback()
+
+    def check(self) -> None:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except OperationalError as exc:
+            raise ConfigurationError(f"cannot open the database: {exc.orig}") from exc
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,52 @@
+"""Schema migrations with Alembic (imported only here, to keep workers small)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import inspect
+
+from sluice.storage.db import Database
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _config(db: Database) -> object:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", db.url.replace("%", "%%"))
+    cfg.attributes["engine"] = db.engine
+    return cfg
+
+
+def upgrade(db: Database) -> None:
+    """Bring the schema to the newest revision; a no-op when it is already there."""
+    from alembic import command
+
+    command.upgrade(_config(db), "head")  # type: ignore[arg-type]
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    return str(ScriptDirectory(str(MIGRATIONS)).get_current_head())
+
+
+def current_revision(db: Database) -> str | None:
+    with db.engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        row = conn.exec_driver_sql("SELECT version_num FROM alembic_version").first()
+        return str(row[0]) if row else None
+
+
+def is_current(db: Database) -> bool:
+    """Whether the schema is at the newest revision (read without importing Alembic)."""
+    current = current_revision(db)
+    if current is None:
+        return False
+    versions = MIGRATIONS / "versions"
+    revisions = sorted(p.stem.split("_", 1)[0] for p in versions.glob("*.py"))
+    return bool(revisions) and current == revisions[-1]

@@ -1,0 +1,197 @@
+"""One thread that performs every write of a process, many jobs per transaction.
+
+Group commit: while one transaction commits, new jobs queue up; the next transaction takes
+them all. A collect request waits for the commit that holds its events (durable before the
+200), yet thousands of requests share one fsync. Jobs are functions of a Connection; when
+a transaction fails, its jobs are run again one per transaction so one bad job fails alone.
+On SQLite this also means writers never wait on each other's locks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from sluice.errors import SluiceError
+from sluice.storage.db import Database
+
+log = logging.getLogger("sluice.storage")
+
+T = TypeVar("T")
+Job = Callable[[Connection], Any]
+
+
+class StorageUnavailable(SluiceError):
+    """The database cannot take writes now (disk full, locked, gone)."""
+
+
+def _translate(exc: BaseException) -> BaseException:
+    if isinstance(exc, OperationalError | DBAPIError):
+        text = str(getattr(exc, "orig", exc)).lower()
+        if "full" in text or "no space" in text or "disk" in text or "locked" in text:
+            return StorageUnavailable(f"the database cannot store now: {text}")
+        if exc.connection_invalidated or "closed" in text or "connection" in text:
+            return StorageUnavailable(f"the database cannot store now: {text}")
+    return exc
+
+
+@dataclass
+class _Pending:
+    fn: Job
+    future: concurrent.futures.Future[Any] | None = None
+    aio: asyncio.Future[Any] | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+    weight: int = 1
+    result: Any = None
+    error: BaseException | None = field(default=None)
+
+
+class Writer:
+    def __init__(self, db: Database, *, window_ms: float = 2.0, max_batch: int = 2000) -> None:
+        self.db = db
+        self.window = window_ms / 1000.0
+        self.max_batch = max_batch
+        self._jobs: deque[_Pending] = deque()
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._running = False
+        # Tests set this to make the next transactions fail as a full disk would.
+        self.fault: Callable[[], None] | None = None
+        self.commits = 0
+
+    # --- submitting ------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._running = True
+        self._thread = threading.Thread(target=self._run, name="sluice-writer", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        with self._cond:
+            self._running = False
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _put(self, pending: _Pending) -> None:
+        with self._cond:
+            if not self._running:
+                raise StorageUnavailable("the writer is stopped")
+            self._jobs.append(pending)
+            self._cond.notify()
+
+    async def run(self, fn: Callable[[Connection], T], weight: int = 1) -> T:
+        """Run ``fn`` in the next transaction and wait until it is committed."""
+        loop = asyncio.get_running_loop()
+        aio: asyncio.Future[T] = loop.create_future()
+        self._put(_Pending(fn, aio=aio, loop=loop, weight=weight))
+        return await aio
+
+    def run_sync(self, fn: Callable[[Connection], T], timeout: float | None = 60) -> T:
+        """From a plain thread: run ``fn`` in the next transaction and wait for the commit."""
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self._put(_Pending(fn, future=future))
+        return future.result(timeout)
+
+    def backlog(self) -> int:
+        return len(self._jobs)
+
+    # --- the thread ------------------------------------------------------------------
+
+    def _take(self) -> list[_Pending] | None:
+        with self._cond:
+            while not self._jobs:
+                if not self._running:
+                    return None
+                self._cond.wait(0.5)
+            batch = [self._jobs.popleft()]
+        weight = batch[0].weight
+        deadline = time.monotonic() + self.window
+        while weight < self.max_batch:
+            with self._cond:
+                while self._jobs and weight < self.max_batch:
+                    job = self._jobs.popleft()
+                    batch.append(job)
+                    weight += job.weight
+                if weight >= self.max_batch or not self._running:
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+        return batch
+
+    def _run(self) -> None:
+        while True:
+            batch = self._take()
+            if batch is None:
+                return
+            self._execute(batch)
+
+    def _transaction(self, jobs: list[_Pending]) -> None:
+        if self.fault is not None:
+            self.fault()
+        with self.db.begin() as conn:
+            for job in jobs:
+                job.result = job.fn(conn)
+        self.commits += 1
+
+    def _execute(self, batch: list[_Pending]) -> None:
+        try:
+            self._transaction(batch)
+        except BaseException as exc:
+            error = _translate(exc)
+            if isinstance(error, StorageUnavailable) or len(batch) == 1:
+                if not isinstance(error, StorageUnavailable):
+                    log.exception("a write failed")
+                for job in batch:
+                    job.error = error
+            else:
+                for job in batch:
+                    try:
+                        self._transaction([job])
+                    except BaseException as single:
+                        job.error = _translate(single)
+                        if not isinstance(job.error, StorageUnavailable):
+                            log.exception("a write failed")
+        self._resolve(batch)
+
+    @staticmethod
+    def _resolve(batch: list[_Pending]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Pending]] = {}
+        for job in batch:
+            if job.future is not None:
+                if job.error is not None:
+                    job.future.set_exception(job.error)
+                else:
+                    job.future.set_result(job.result)
+            elif job.loop is not None:
+                by_loop.setdefault(job.loop, []).append(job)
+        for loop, jobs in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_settle, jobs)
+            except RuntimeError:  # the loop is closed: nobody waits any more
+                pass
+
+
+def _settle(jobs: list[_Pending]) -> None:
+    for job in jobs:
+        if job.aio is None or job.aio.done():
+            continue
+        if job.error is not None:
+            job.aio.set_exception(job.error)
+        else:
+            job.aio.set_result(job.result)

@@ -66,7 +66,7 @@ def test_version_history(api: Api, profile: str) -> None:
     assert [v["live"] for v in versions] == [True, False]
     assert versions[1]["note"] == "first"
     assert versions[0]["note"] is None
-    assert versions[0]["author"] == "test-admin"
+    assert versions[0]["author"] == "token:test-admin"
     assert versions[0]["created_at"].endswith("Z")
     assert versions[0]["rolled_back_from"] is None
     assert set(versions[0]) == {"version", "author", "created_at", "note", "rolled_back_from", "live"}

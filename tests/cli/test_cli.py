@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -15,8 +16,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 
+from sluice.cli import cli
 from sluice.storage.migrate import head_revision
 
 
@@ -183,9 +186,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _http(
-    method: str, url: str, token: str | None = None, body: Any = None
-) -> tuple[int, Any]:
+def _http(method: str, url: str, token: str | None = None, body: Any = None) -> tuple[int, Any]:
     """One request with the standard library: (status, parsed JSON or None)."""
     headers = {"Content-Type": "application/json"}
     if token:
@@ -248,7 +249,7 @@ def test_serve_answers_the_api_and_stops_on_sigterm(tmp_path: Path) -> None:
         assert [p["account"] for p in body["profiles"]] == ["acme"]
         assert _http("GET", f"{base}/api/v1/profiles")[0] == 401
         process.terminate()
-        stdout, stderr = process.communicate(timeout=30)
+        _, stderr = process.communicate(timeout=30)
     assert process.returncode == 0, stderr
     assert "Traceback" not in stderr
 
@@ -265,3 +266,49 @@ def test_serve_refuses_an_unusable_database(tmp_path: Path) -> None:
     result = sluice(tmp_path, "serve", "--database", "sqlite:////no/such/folder/x.db")
     assert result.returncode == 1
     assert "does not exist" in _error_line(result)
+
+
+def test_worker_runs_until_sigterm(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sluice", "worker"],
+        cwd=tmp_path,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()  # blocks until the worker says it runs
+        assert "worker running" in line, process.communicate(timeout=10)
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, stderr
+    assert "worker stopped" in stdout
+    assert (tmp_path / "sluice.db").exists()
+
+
+def _commands(group: click.Group, prefix: str = "sluice") -> Iterator[tuple[str, click.Command]]:
+    for name, command in sorted(group.commands.items()):
+        path = f"{prefix} {name}"
+        if isinstance(command, click.Group):
+            yield from _commands(command, path)
+        else:
+            yield path, command
+
+
+def test_every_command_and_option_is_documented() -> None:
+    docs = (Path(__file__).parents[2] / "docs" / "cli.md").read_text()
+    missing = []
+    for path, command in _commands(cli):
+        if f"`{path}" not in docs and f"\n{path}" not in docs:
+            missing.append(path)
+        for param in command.params:
+            for opt in getattr(param, "opts", []):
+                if opt.startswith("--") and opt not in docs:
+                    missing.append(f"{path} {opt}")
+    assert not missing, f"undocumented in docs/cli.md: {missing}"

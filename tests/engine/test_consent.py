@@ -33,7 +33,9 @@ def test_normalize_category(raw: str, expected: str) -> None:
     [
         pytest.param(None, None, id="absent"),
         pytest.param("analytics, Display_Ads", frozenset({"analytics", "displayads"}), id="csv"),
-        pytest.param(["Analytics", "display ads"], frozenset({"analytics", "displayads"}), id="list"),
+        pytest.param(
+            ["Analytics", "display ads"], frozenset({"analytics", "displayads"}), id="list"
+        ),
         pytest.param("", frozenset(), id="empty-text"),
         pytest.param([], frozenset(), id="empty-list"),
         pytest.param("email,,", frozenset({"email"}), id="stray-commas"),
@@ -50,7 +52,9 @@ def test_parse_event_categories(value: Any, expected: frozenset[str] | None) -> 
         pytest.param(
             DISPLAY, {"consent_categories": []}, False, "allow", True, id="off-ignores-empty"
         ),
-        pytest.param(frozenset(), {"consent_categories": []}, True, "deny", True, id="no-categories"),
+        pytest.param(
+            frozenset(), {"consent_categories": []}, True, "deny", True, id="no-categories"
+        ),
         pytest.param(DISPLAY, {}, True, "allow", True, id="absent-allow"),
         pytest.param(DISPLAY, {}, True, "deny", False, id="absent-deny"),
         pytest.param(DISPLAY, {"consent_categories": None}, True, "deny", False, id="null-deny"),

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+from types import FrameType
 
 import click
+import uvicorn
 
 from sluice.cli._base import database_option, setup_logging
 from sluice.services import Services
@@ -28,8 +30,6 @@ GRACEFUL_SHUTDOWN_SECONDS = 15
 )
 def serve(host: str, port: int, database: str, demo: bool, no_workers: bool) -> None:
     """Run Sluice: HTTP on HOST:PORT, plus routing and delivery unless --no-workers."""
-    import uvicorn
-
     from sluice.app import create_app
 
     setup_logging()
@@ -62,6 +62,16 @@ def serve(host: str, port: int, database: str, demo: bool, no_workers: bool) -> 
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
             log_config=None,
         )
-        uvicorn.Server(config).run()
+        _Server(config).run()
     finally:
         services.db.dispose()
+
+
+class _Server(uvicorn.Server):
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        # uvicorn re-raises the signal after its graceful shutdown, so the process would
+        # die of SIGTERM; a stop that was asked for and went cleanly is a success (exit 0).
+        captured = getattr(self, "_captured_signals", None)
+        if isinstance(captured, list):
+            captured.clear()

@@ -246,7 +246,9 @@ class ConnectorRunner:
             engine.finished(ready)
             return
         except DeliveryError as exc:
-            self._finish_error(ready, action, exc.category, exc.message, None, None, attempted=False)
+            self._finish_error(
+                ready, action, exc.category, exc.message, None, None, attempted=False
+            )
             return
         except (ValueError, TypeError, KeyError) as exc:
             message = str(exc) or type(exc).__name__

@@ -137,15 +137,24 @@ def _moment(value: Any) -> dt.datetime | None:
 def date(value: Any, fmt: Any = None, *, environment: Environment) -> Any:
     """Liquid's ``date``, with unix times (s or ms) and ISO 8601 text read as UTC.
 
-    ``%s`` in the format is the unix time whatever the server's time zone.
+    An ISO time keeps its offset; ``%s`` in the format is the unix time whatever the
+    server's time zone. Other inputs go to Liquid's own ``date``.
     """
     moment = _moment(value)
     if moment is None:
         return liquid_date(value, fmt, environment=environment)
-    if isinstance(fmt, str) and "%s" in fmt:
+    if fmt is None or isinstance(fmt, Undefined):
+        return str(value)  # as Liquid: no format, the input unchanged
+    # Formatted here, not by Liquid's ``date``: its cache treats equal instants in
+    # different offsets as one and would print the offset of whichever came first.
+    fmt = str(fmt)
+    if "%s" in fmt:
         epoch = str(int(moment.timestamp()))
         fmt = _STRFTIME_EPOCH.sub(lambda m: "%%" if m.group() == "%%" else epoch, fmt)
-    return liquid_date(moment, fmt, environment=environment)
+    try:
+        return moment.strftime(fmt)
+    except ValueError as exc:
+        raise FilterArgumentError(f"date: {exc}", token=None) from None
 
 
 def unix_timestamp(value: Any) -> Any:

@@ -282,6 +282,12 @@ class TemplateEngine:
             template = self.environment.from_string(source)
         except LiquidError as exc:
             raise self.error(exc) from exc
+        # Liquid finds an unknown filter only when rendering reaches it: look now.
+        used = template.analyze(include_partials=False).filters
+        for name, spans in used.items():
+            if name not in self.environment.filters:
+                line, column = spans[0].line_col(source)
+                raise TemplateError(f"unknown filter {name!r}", line=line, column=column + 1)
         return CompiledTemplate(self, source, template)
 
     def error(self, exc: LiquidError) -> TemplateError:

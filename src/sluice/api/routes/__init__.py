@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from sluice.api.routes import (
+    action_test,
     actions,
     attributes,
     audit,
@@ -29,6 +30,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     event_feeds.router,
     connectors.router,
     actions.router,
+    action_test.router,
     versions.router,
     catalog.router,
     search.router,

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from sluice.api.deps import ProfileContext, viewer
 from sluice.api.params import parse_range
-from sluice.errors import ValidationFailed
+from sluice.errors import BadRequest, ValidationFailed
 from sluice.reporting import reports
 from sluice.reporting.counters import COUNTERS
 from sluice.storage.tables import counters
@@ -30,6 +30,8 @@ def _window(start: str | None, end: str | None, bucket: str) -> tuple[float, flo
     parsed_start, parsed_end = parse_range(start, end)
     finish = parsed_end if parsed_end is not None else time.time()
     begin = parsed_start if parsed_start is not None else finish - 86400
+    if begin >= finish:
+        raise BadRequest("from must be before to", [{"field": "from", "message": "must be before to"}])
     if (finish - begin) / 60 / reports.BUCKET_MINUTES[bucket] > 50_000:
         raise ValidationFailed.field("bucket", "too many buckets for this range: use a wider one")
     return begin, finish

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -53,9 +54,16 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         pipeline = Pipeline(services)
         services.pipeline = pipeline
         await pipeline.start(run_workers=settings.run_workers)
+        demo_stream = None
+        if settings.demo:
+            from sluice.demo import stream_events
+
+            demo_stream = asyncio.create_task(stream_events(services))
         try:
             yield
         finally:
+            if demo_stream is not None:
+                demo_stream.cancel()
             await pipeline.stop()
             services.pipeline = None
 
@@ -81,6 +89,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     for router in ROUTERS:
         app.include_router(router, prefix="/api/v1")
     app.router.routes.extend(COLLECT_ROUTES)
+    if settings.demo:
+        from sluice.demo import ROUTES as DEMO_ROUTES
+
+        app.router.routes.extend(DEMO_ROUTES)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> JSONResponse:

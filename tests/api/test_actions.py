@@ -53,7 +53,10 @@ def test_create_action_defaults_and_status(api: Api, profile: str) -> None:
     assert got.json() == action
     listed = api.get(f"{profile}/connectors/{connector['id']}/actions").json()
     assert listed == {"actions": [action]}
-    assert api.get(f"{profile}/connectors/{connector['id']}").json()["actions"][0]["id"] == action["id"]
+    assert (
+        api.get(f"{profile}/connectors/{connector['id']}").json()["actions"][0]["id"]
+        == action["id"]
+    )
 
 
 def test_incomplete_action_cannot_be_switched_on(api: Api, profile: str) -> None:
@@ -71,7 +74,9 @@ def test_incomplete_action_cannot_be_switched_on(api: Api, profile: str) -> None
     assert refused.status_code == 422
     assert refused.json()["details"][0]["missing"] == ["url"]
     assert "url" in refused.json()["error"]
-    action = add_action(api, profile, connector["id"], mappings=[{"parameter": "method", "value": "GET"}])
+    action = add_action(
+        api, profile, connector["id"], mappings=[{"parameter": "method", "value": "GET"}]
+    )
     assert api.patch(f"{url}/{action['id']}", {"enabled": True}).status_code == 422
     completed = api.patch(f"{url}/{action['id']}", {"mappings": CUSTOM_MAPPINGS, "enabled": True})
     assert completed.status_code == 200, completed.text
@@ -111,13 +116,30 @@ def test_patch_replaces_fields_whole(api: Api, profile: str) -> None:
         ({"audience": "aud_nope", "trigger": "joined"}, "source.audience"),
         ({"audience": "aud_1", "trigger": "sometimes"}, "source.trigger"),
         ({"audience": "aud_1", "trigger": "joined", "delay_hours": 2}, "source.delay_hours"),
-        ({"audience": "aud_1", "trigger": "in_at_end_of_visit", "delay_hours": 9000}, "source.delay_hours"),
-        ({"audience": "aud_1", "trigger": "joined", "frequency_cap": {"priority": "high"}}, "source.frequency_cap.priority"),
+        (
+            {"audience": "aud_1", "trigger": "in_at_end_of_visit", "delay_hours": 9000},
+            "source.delay_hours",
+        ),
+        (
+            {"audience": "aud_1", "trigger": "joined", "frequency_cap": {"priority": "high"}},
+            "source.frequency_cap.priority",
+        ),
         ("all_events", "source"),
         ({}, "source"),
     ],
-    ids=["feed", "data-source", "unknown-key", "audience", "trigger", "delay-trigger", "delay-range", "cap", "not-object", "empty"],
-)  # fmt: skip
+    ids=[
+        "feed",
+        "data-source",
+        "unknown-key",
+        "audience",
+        "trigger",
+        "delay-trigger",
+        "delay-range",
+        "cap",
+        "not-object",
+        "empty",
+    ],
+)
 def test_source_validation(
     api: Api, profile: str, services: Services, source: Any, field: str
 ) -> None:
@@ -153,7 +175,9 @@ def test_sources_that_exist(api: Api, profile: str, services: Services) -> None:
         "delay_hours": 24,
         "frequency_cap": {"priority": 1, "cooldown_group": "promo"},
     }
-    by_audience = api.post(url, {"name": "Aud", "type": "send_event_data", "source": visitor_source})
+    by_audience = api.post(
+        url, {"name": "Aud", "type": "send_event_data", "source": visitor_source}
+    )
     assert by_audience.status_code == 201, by_audience.text
     assert by_audience.json()["source"] == visitor_source
 

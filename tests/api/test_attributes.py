@@ -1,13 +1,19 @@
 from __future__ import annotations
 
+import os
+import uuid
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from sluice.config import attributes
+from sluice import timeutil
+from sluice.auth.principals import SYSTEM
+from sluice.config import attributes, profiles
 from sluice.services import Services
-from sluice.storage.tables import profiles
+from sluice.storage import migrate
+from sluice.storage.db import Database
+from sluice.storage.tables import profiles as profiles_table
 from tests.conftest import Api
 
 T0 = 1_700_000_000.0
@@ -17,8 +23,8 @@ def _profile_id(services: Services, account: str = "acme", name: str = "main") -
     with services.db.read() as conn:
         return str(
             conn.execute(
-                select(profiles.c.id).where(
-                    profiles.c.account == account, profiles.c.profile == name
+                select(profiles_table.c.id).where(
+                    profiles_table.c.account == account, profiles_table.c.profile == name
                 )
             ).scalar_one()
         )
@@ -167,3 +173,35 @@ def test_validation_names_the_field(
 )
 def test_json_type(value: Any, expected: str) -> None:
     assert attributes.json_type(value) == expected
+
+
+@pytest.mark.pg
+def test_record_observations_on_postgresql() -> None:
+    url = os.environ.get("SLUICE_TEST_PG_URL")
+    if not url:
+        pytest.skip("set SLUICE_TEST_PG_URL to run against PostgreSQL")
+    db = Database(url)
+    try:
+        migrate.upgrade(db)
+        profile = profiles.create(db, SYSTEM, f"pg{uuid.uuid4().hex[:12]}")
+        with db.begin() as conn:
+            attributes.record_observations(
+                conn, profile.id, {f"a{i:04d}": ("number", i, T0, T0 + 1) for i in range(1200)}
+            )
+        with db.begin() as conn:
+            attributes.record_observations(
+                conn,
+                profile.id,
+                {
+                    "a0001": ("string", "new", T0 - 5, T0 + 5),
+                    "a0002": ("string", "old", T0 - 9, T0),
+                },
+            )
+        found = {a["name"]: a for a in attributes.list_attributes(db, profile.id, prefix="A000")}
+        assert len(found) == 10
+        assert (found["a0001"]["type"], found["a0001"]["sample"]) == ("string", "new")
+        assert found["a0002"]["sample"] == 2  # the older observation keeps the newer sample
+        assert found["a0002"]["first_seen"] == timeutil.iso(T0 - 9)
+        profiles.remove(db, SYSTEM, profile)
+    finally:
+        db.dispose()

@@ -55,9 +55,7 @@ def test_secrets_are_encrypted_at_rest(api: Api, profile: str, services: Service
     assert _secrets(services, created["id"]) == {"password": SECRET}
 
 
-def test_patch_merges_configuration_key_by_key(
-    api: Api, profile: str, services: Services
-) -> None:
+def test_patch_merges_configuration_key_by_key(api: Api, profile: str, services: Services) -> None:
     created = add_webhook(
         api, profile, configuration={"auth_type": "basic", "username": "u", "password": SECRET}
     )
@@ -77,23 +75,52 @@ def test_patch_merges_configuration_key_by_key(
     assert _secrets(services, created["id"]) == {}
     renamed = api.patch(url, {"name": "Webhook Sandbox", "enabled": True}).json()
     assert (renamed["name"], renamed["enabled"]) == ("Webhook Sandbox", True)
+    # The object sent back whole is fine; its type cannot change.
+    assert api.patch(url, renamed).status_code == 200
+    assert api.patch(url, {"type": "slack"}).json()["details"][0]["field"] == "type"
+    assert api.patch(url, {"colour": "red"}).status_code == 422
 
 
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"type": "webhook", "name": "W", "configuration": {"colour": "red"}}, "configuration.colour"),
-        ({"type": "webhook", "name": "W", "configuration": {"auth_type": "digest"}}, "configuration.auth_type"),
-        ({"type": "webhook", "name": "W", "configuration": {"timeout_seconds": "ten"}}, "configuration.timeout_seconds"),
-        ({"type": "webhook", "name": "W", "configuration": {"max_attempts": 2.5}}, "configuration.max_attempts"),
-        ({"type": "webhook", "name": "W", "configuration": {"password": 42}}, "configuration.password"),
+        (
+            {"type": "webhook", "name": "W", "configuration": {"colour": "red"}},
+            "configuration.colour",
+        ),
+        (
+            {"type": "webhook", "name": "W", "configuration": {"auth_type": "digest"}},
+            "configuration.auth_type",
+        ),
+        (
+            {"type": "webhook", "name": "W", "configuration": {"timeout_seconds": "ten"}},
+            "configuration.timeout_seconds",
+        ),
+        (
+            {"type": "webhook", "name": "W", "configuration": {"max_attempts": 2.5}},
+            "configuration.max_attempts",
+        ),
+        (
+            {"type": "webhook", "name": "W", "configuration": {"password": 42}},
+            "configuration.password",
+        ),
         ({"type": "webhook", "name": ""}, "name"),
         ({"type": "webhook", "name": "W", "enabled": "yes"}, "enabled"),
         ({"type": "webhook", "name": "W", "colour": "red"}, "colour"),
         ({"type": "nope", "name": "W"}, "type"),
     ],
-    ids=["unknown-key", "enum", "number", "integer", "secret-type", "name", "enabled", "body-key", "type"],
-)  # fmt: skip
+    ids=[
+        "unknown-key",
+        "enum",
+        "number",
+        "integer",
+        "secret-type",
+        "name",
+        "enabled",
+        "body-key",
+        "type",
+    ],
+)
 def test_create_validates(api: Api, profile: str, body: dict[str, Any], field: str) -> None:
     response = api.post(f"{profile}/connectors", body)
     assert response.status_code == 422, response.text
@@ -216,7 +243,9 @@ def test_bulk_toggle(api: Api, profile: str) -> None:
     assert [c["enabled"] for c in response.json()["connectors"]] == [True, True]
     listed = {c["id"]: c["enabled"] for c in api.get(f"{profile}/connectors").json()["connectors"]}
     assert listed == {ids[0]: True, ids[1]: True, ids[2]: False}
-    unknown = api.post(f"{profile}/connectors/bulk", {"ids": [ids[0], "con_nope"], "enabled": False})
+    unknown = api.post(
+        f"{profile}/connectors/bulk", {"ids": [ids[0], "con_nope"], "enabled": False}
+    )
     assert unknown.status_code == 404
     assert api.get(f"{profile}/connectors/{ids[0]}").json()["enabled"] is True
     bad = api.post(f"{profile}/connectors/bulk", {"ids": ids, "enabled": "no"})

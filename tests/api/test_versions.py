@@ -69,7 +69,14 @@ def test_version_history(api: Api, profile: str) -> None:
     assert versions[0]["author"] == "token:test-admin"
     assert versions[0]["created_at"].endswith("Z")
     assert versions[0]["rolled_back_from"] is None
-    assert set(versions[0]) == {"version", "author", "created_at", "note", "rolled_back_from", "live"}
+    assert set(versions[0]) == {
+        "version",
+        "author",
+        "created_at",
+        "note",
+        "rolled_back_from",
+        "live",
+    }
     one = api.get(f"{profile}/connectors/{cid}/versions/1").json()
     assert one["snapshot"]["name"] == "Webhook Prod"
     assert api.get(f"{profile}/connectors/{cid}/versions/9").status_code == 404

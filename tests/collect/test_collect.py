@@ -70,7 +70,9 @@ def test_bulk_events_merge_shared_in_order(api: Api, profile: str) -> None:
     ("body", "message"),
     [
         pytest.param({"tealium_event": "x"}, "tealium_account is required", id="no-account"),
-        pytest.param({"tealium_account": "nobody"}, "unknown account/profile", id="unknown-account"),
+        pytest.param(
+            {"tealium_account": "nobody"}, "unknown account/profile", id="unknown-account"
+        ),
         pytest.param(
             {"tealium_account": "acme", "tealium_profile": "other"},
             "unknown account/profile",
@@ -224,7 +226,9 @@ def test_disk_full_is_503_and_recovers(api: Api, profile: str) -> None:
 
 def test_new_profile_is_usable_at_once(api: Api) -> None:
     assert api.post("/profiles", {"account": "fresh", "profile": "web"}).status_code == 201
-    response = api.client.post("/event", json={"tealium_account": "fresh", "tealium_profile": "web"})
+    response = api.client.post(
+        "/event", json={"tealium_account": "fresh", "tealium_profile": "web"}
+    )
     assert response.status_code == 200
 
 

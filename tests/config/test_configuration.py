@@ -29,7 +29,9 @@ def test_merge_splits_secrets() -> None:
 
 
 def test_merge_keeps_omitted_and_masked_secrets_and_clears_null() -> None:
-    assert configuration.merge(VENDOR, {}, {"api_key": "k"}, {"region": "us"})[1] == {"api_key": "k"}
+    assert configuration.merge(VENDOR, {}, {"api_key": "k"}, {"region": "us"})[1] == {
+        "api_key": "k"
+    }
     assert configuration.merge(VENDOR, {}, {"api_key": "k"}, {"api_key": "********"})[1] == {
         "api_key": "k"
     }

@@ -43,7 +43,12 @@ def test_configuration_keys_added_removed_changed() -> None:
     before = _snapshot(configuration={"auth_type": "none", "username": "u"})
     after = _snapshot(configuration={"auth_type": "basic", "timeout_seconds": 5})
     assert diff_snapshots(before, after) == [
-        {"change": "changed", "path": "configuration.auth_type", "before": "none", "after": "basic"},
+        {
+            "change": "changed",
+            "path": "configuration.auth_type",
+            "before": "none",
+            "after": "basic",
+        },
         {"change": "removed", "path": "configuration.username", "before": "u", "after": None},
         {"change": "added", "path": "configuration.timeout_seconds", "before": None, "after": 5},
     ]
@@ -67,7 +72,17 @@ def test_action_fields_are_matched_by_id() -> None:
 def test_secret_changes_show_only_the_mask() -> None:
     changes = secret_changes({"token": "a", "password": "p"}, {"token": "b"})
     assert changes == [
-        {"change": "removed", "path": "configuration.password", "before": "********", "after": None},
-        {"change": "changed", "path": "configuration.token", "before": "********", "after": "********"},
+        {
+            "change": "removed",
+            "path": "configuration.password",
+            "before": "********",
+            "after": None,
+        },
+        {
+            "change": "changed",
+            "path": "configuration.token",
+            "before": "********",
+            "after": "********",
+        },
     ]
     assert secret_changes({"token": "a"}, {"token": "a"}) == []

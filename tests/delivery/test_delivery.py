@@ -17,9 +17,7 @@ from tests.support.vendor import Reply, VendorMock
 def test_event_is_delivered_with_idempotency_key_and_counted(
     api: Api, profile: str, vendor: VendorMock
 ) -> None:
-    connector = add_connector(
-        api, profile, actions=[event_data_action(vendor.url + "/hook")]
-    )
+    connector = add_connector(api, profile, actions=[event_data_action(vendor.url + "/hook")])
     action_id = connector["actions"][0]["id"]
     accepted = send(api, {"tealium_event": "purchase", "order_id": "A1"})
     event_id = accepted["event_ids"][0]
@@ -144,7 +142,9 @@ def test_timeout_of_a_non_idempotent_action_is_not_retried(
     assert vendor.received("/slow")[0].json() == {"text": "Order Z9"}
 
 
-def test_batched_data_sends_one_request_per_batch(api: Api, profile: str, vendor: VendorMock) -> None:
+def test_batched_data_sends_one_request_per_batch(
+    api: Api, profile: str, vendor: VendorMock
+) -> None:
     add_connector(
         api,
         profile,

@@ -208,6 +208,18 @@ def test_validate_normalises() -> None:
             id="unknown-operator",
         ),
         pytest.param(
+            [[cond("a", "greater", 1)]],
+            "conditions[0][0].operator",
+            "unknown operator 'greater' (did you mean 'gte'?)",
+            id="operator-alias-hint",
+        ),
+        pytest.param(
+            [[cond("a", ">=", 1)]],
+            "conditions[0][0].operator",
+            "unknown operator '>=' (did you mean 'gte'?)",
+            id="operator-symbol-hint",
+        ),
+        pytest.param(
             [[{"attribute": "a"}]], "conditions[0][0].operator", "is required", id="no-op"
         ),
         pytest.param(

@@ -39,6 +39,10 @@ def test_normalize_category(raw: str, expected: str) -> None:
         pytest.param("", frozenset(), id="empty-text"),
         pytest.param([], frozenset(), id="empty-list"),
         pytest.param("email,,", frozenset({"email"}), id="stray-commas"),
+        pytest.param(["email", 5, None], frozenset({"email", "5"}), id="list-not-only-text"),
+        pytest.param(
+            "analytics, " * 100 + "email", frozenset({"analytics", "email"}), id="long-uncached"
+        ),
     ],
 )
 def test_parse_event_categories(value: Any, expected: frozenset[str] | None) -> None:

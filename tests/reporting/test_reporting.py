@@ -114,7 +114,9 @@ def test_errors_csv_streams_100k_rows_in_constant_memory(api: Api, profile: str)
     services = api.client.app.state.services  # type: ignore[attr-defined]
     profile_id = profiles.get(services.db, "acme", "main").id
     now = time.time()
-    request = json.dumps({"method": "POST", "url": "https://vendor.test/x", "headers": {}, "body": {"a": 1}})
+    request = json.dumps(
+        {"method": "POST", "url": "https://vendor.test/x", "headers": {}, "body": {"a": 1}}
+    )
     rows = [
         {
             "id": f"err_{i:08d}",
@@ -128,7 +130,7 @@ def test_errors_csv_streams_100k_rows_in_constant_memory(api: Api, profile: str)
             "attempts": 1,
             "category": "http_4xx",
             "status_code": 400,
-            "message": "HTTP 400: bad, \"quoted\" value",
+            "message": 'HTTP 400: bad, "quoted" value',
             "request": request,
             "response": '{"status": 400, "headers": {}, "body": "no"}',
         }
@@ -158,9 +160,11 @@ def test_trace_records_each_step(api: Api, profile: str, vendor: VendorMock) -> 
     send(api, {"tealium_trace_id": "trace-42", "tealium_event": "purchase"})
     vendor.wait_for(1, "/t")
     trace = wait_until(
-        lambda: (r := api.get(f"{profile}/traces/trace-42")).status_code == 200
-        and len(r.json()["steps"]) >= 2
-        and r.json()
+        lambda: (
+            (r := api.get(f"{profile}/traces/trace-42")).status_code == 200
+            and len(r.json()["steps"]) >= 2
+            and r.json()
+        )
     )
     steps = [s["step"] for s in trace["steps"]]
     assert steps == ["routed", "delivery"]

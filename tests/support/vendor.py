@@ -79,7 +79,9 @@ class VendorMock:
         with self._lock:
             return [r for r in self.requests if path is None or r.path.startswith(path)]
 
-    def wait_for(self, count: int, path: str | None = None, timeout: float = 10.0) -> list[Recorded]:
+    def wait_for(
+        self, count: int, path: str | None = None, timeout: float = 10.0
+    ) -> list[Recorded]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             got = self.received(path)

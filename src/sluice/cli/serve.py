@@ -8,7 +8,7 @@ from types import FrameType
 import click
 import uvicorn
 
-from sluice.cli._base import database_option, setup_logging
+from sluice.cli._base import database_option, open_database, setup_logging
 from sluice.services import Services
 from sluice.settings import Settings
 
@@ -40,14 +40,16 @@ def serve(host: str, port: int, database: str, demo: bool, no_workers: bool) -> 
         # The demo vendor endpoint lives on this machine.
         allow_private_destinations=True if demo else None,
     )
+    # Migrate SQLite, or refuse a PostgreSQL schema that is behind, before anything else
+    # (such as creating the key file) happens.
+    open_database(settings.database_url).dispose()
     services = Services.open(settings)
     try:
-        # Migrates SQLite; refuses a PostgreSQL schema that is behind (ConfigurationError).
         app = create_app(services=services)
         if demo:
             from sluice.demo import seed_demo
 
-            click.echo(seed_demo(services))
+            click.echo(seed_demo(services, f"http://127.0.0.1:{port}"))
         shown_host = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::") else host
         click.echo(f"Sluice is starting on http://{shown_host}:{port}/")
         config = uvicorn.Config(

@@ -88,8 +88,13 @@ def _pipeline(request: Request) -> Pipeline:
 
 
 async def _accept(request: Request, raw_events: list[dict[str, Any]]) -> list[str]:
+    return await accept_events(_pipeline(request), raw_events, request.headers.get("authorization"))
+
+
+async def accept_events(
+    pipeline: Pipeline, raw_events: list[dict[str, Any]], authorization: str | None = None
+) -> list[str]:
     """Check account, profile, data source, token, rate and queue; store; return ids."""
-    pipeline = _pipeline(request)
     settings = pipeline.services.settings
     resolved: list[tuple[dict[str, Any], LiveProfile]] = []
     groups: dict[str, tuple[LiveProfile, int]] = {}
@@ -112,8 +117,7 @@ async def _accept(request: Request, raw_events: list[dict[str, Any]]) -> list[st
         groups[profile.id] = (profile, count + 1)
     for profile, count in groups.values():
         token_needed = profile.settings.get("collect_token_required")
-        header = request.headers.get("authorization")
-        if token_needed and not await pipeline.collect_token_ok(header, profile):
+        if token_needed and not await pipeline.collect_token_ok(authorization, profile):
             raise CollectError(401, "this profile needs Authorization: Bearer <token>")
         wait = pipeline.rate_limit(profile, count)
         if wait is not None:

@@ -199,9 +199,12 @@ def create_connector(
 def patch_connector(
     services: Services, actor: Principal, profile: Profile, connector_id: str, body: Any
 ) -> dict[str, Any]:
+    given_type = body.get("type") if isinstance(body, dict) else None
     body = drafts.check_body(body, PATCH_KEYS, (*READ_ONLY_KEYS, "type"))
     with services.db.begin() as conn:
         row = drafts.connector_row(conn, profile.id, connector_id)
+        if given_type is not None and given_type != row.type:
+            raise ValidationFailed.field("type", "cannot be changed; create a new connector")
         ct = drafts.connector_type(services.registry, row.type)
         values: dict[str, Any] = {"updated_at": timeutil.now()}
         if "name" in body:

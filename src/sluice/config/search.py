@@ -16,8 +16,8 @@ from __future__ import annotations
 import re
 import string
 import threading
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from array import array
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Connection, func, select
@@ -35,31 +35,43 @@ _WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 _ALPHABET = string.ascii_lowercase + string.digits + " _-"
 
 
-def _words(*texts: str) -> str:
-    """A line of the texts' words, each preceded by a space: ``" " + token in line``
-    is then a word-prefix test in one C-level substring search."""
-    found: list[str] = []
-    for text in texts:
-        found.extend(w for w in re.split(r"[^0-9a-z]+", text.lower()) if w)
-        found.extend(w.lower() for w in _WORD.findall(text))
+_SPLIT = re.compile(r"[0-9a-z]+")
+
+
+def _words(title: str) -> str:
+    """The title's words (camelCase split too), each preceded by a space: ``" " + token in
+    words`` is then a word-prefix test in one C-level substring search."""
+    lower = title.lower()
+    found = _SPLIT.findall(lower)
+    if lower != title:
+        found.extend(w.lower() for w in _WORD.findall(title))
     return " " + " ".join(dict.fromkeys(found))
 
 
-@dataclass(frozen=True)
 class Entry:
-    kind: str
-    id: str
-    title: str
-    subtitle: str
-    url: str
-    options: tuple[tuple[str, str], ...] = ()
-    keywords: str = ""  # more text matched as a substring (a type's action names)
-    lower: str = field(init=False)
-    words: str = field(init=False)
+    """One result that can be found: its JSON plus the forms matched against."""
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "lower", self.title.lower())
-        object.__setattr__(self, "words", _words(self.title))
+    __slots__ = ("id", "keywords", "kind", "lower", "options", "subtitle", "title", "url", "words")
+
+    def __init__(
+        self,
+        kind: str,
+        id: str,
+        title: str,
+        subtitle: str,
+        url: str,
+        options: tuple[tuple[str, str], ...] = (),
+        keywords: str = "",
+    ) -> None:
+        self.kind = kind
+        self.id = id
+        self.title = title
+        self.subtitle = subtitle
+        self.url = url
+        self.options = options
+        self.keywords = keywords  # more text matched as a substring (a type's action names)
+        self.lower = title.lower()
+        self.words = _words(title)
 
     def id_matches(self, q: str) -> bool:
         """A pasted id; catalog ids are words (``google_analytics_4``) and match by prefix."""
@@ -89,83 +101,103 @@ def _edits(word: str) -> set[str]:
 
 
 class SearchIndex:
-    """The entries of one profile (or the catalog alone), searchable by prefix and fuzzily."""
+    """Entries kept in their tie-break order (shorter titles first, then by kind and name),
+    so a match is ranked by a plain integer: ``tier * len(entries) + position``. Integers
+    are not tracked by the garbage collector, which keeps each keystroke's garbage cheap."""
 
     def __init__(self, entries: Iterable[Entry]) -> None:
-        self.entries = list(entries)
-        self._prefixes: dict[int, dict[str, list[int]]] = {}
+        self.entries = sorted(entries, key=lambda e: (len(e.title), KIND_ORDER[e.kind], e.lower))
+        self._rows = [(e.lower, e.words, e.keywords) for e in self.entries]
+        self._by_id = {e.id: p for p, e in enumerate(self.entries)}
+        self._catalog_positions = [
+            p for p, e in enumerate(self.entries) if e.kind == "connector_type"
+        ]
+        self._prefixes: dict[int, dict[str, array[int]]] = {}
         self._lock = threading.Lock()
 
-    def _prefix_map(self, length: int) -> dict[str, list[int]]:
+    def _prefix_map(self, length: int) -> dict[str, array[int]]:
         """Word prefixes of one length -> entries, built on the first fuzzy query needing it."""
         with self._lock:
             built = self._prefixes.get(length)
             if built is None:
                 built = {}
-                for index, entry in enumerate(self.entries):
-                    for word in entry.words.split():
+                for position, (_lower, words, _keywords) in enumerate(self._rows):
+                    for word in words.split():
                         if len(word) >= length:
-                            built.setdefault(word[:length], []).append(index)
+                            key = word[:length]
+                            found = built.get(key)
+                            if found is None:
+                                built[key] = found = array("I")
+                            found.append(position)
                 self._prefixes[length] = built
             return built
 
-    def search(self, query: str, limit: int = LIMIT) -> list[tuple[tuple[Any, ...], Entry]]:
+    def _id_matches(self, q: str) -> set[int]:
+        """Positions whose id matches: a pasted id, or a catalog id's beginning."""
+        found = set()
+        exact = self._by_id.get(q)
+        if exact is not None:
+            found.add(exact)
+        candidates = range(len(self.entries)) if len(q) >= 8 else self._catalog_positions
+        found.update(p for p in candidates if self.entries[p].id_matches(q))
+        return found
+
+    def search(self, query: str, limit: int = LIMIT) -> list[tuple[int, Entry]]:
+        """The best ``limit`` matches as ``(rank, entry)``, best first."""
         q = " ".join(query.lower().split())
         if not q:
             return []
         tokens = [" " + t for t in q.split()]
-        ranked: list[tuple[tuple[Any, ...], Entry]] = []
-        seen: set[int] = set()
-        for index, entry in enumerate(self.entries):
-            if entry.lower.startswith(q) or entry.id_matches(q):
-                rank = 0
-            elif all(t in entry.words for t in tokens):
-                rank = 1
-            elif q in entry.lower or (entry.keywords and q in entry.keywords):
-                rank = 2
-            else:
-                continue
-            seen.add(index)
-            ranked.append(((rank, 0, len(entry.title), KIND_ORDER[entry.kind], entry.lower), entry))
+        size = len(self.entries)
+        tiers: tuple[list[int], list[int], list[int]] = ([], [], [])
+        for position, (lower, words, keywords) in enumerate(self._rows):
+            if lower.startswith(q):
+                tiers[0].append(position)
+            elif all(t in words for t in tokens):
+                tiers[1].append(position)
+            elif q in lower or (keywords and q in keywords):
+                tiers[2].append(position)
+        by_id = self._id_matches(q).difference(tiers[0])
+        if by_id:
+            for tier in tiers[1:]:
+                tier[:] = [p for p in tier if p not in by_id]
+            tiers[0].extend(by_id)
+            tiers[0].sort()
+        ranked = [tier * size + p for tier in range(3) for p in tiers[tier][:limit]]
         if len(ranked) < limit and len(q) >= 3 and " " not in q:
-            ranked.extend(self._fuzzy(q, seen))
-        ranked.sort(key=lambda pair: pair[0])
-        return ranked[:limit]
+            matched = {r % size for r in ranked}
+            ranked.extend(sorted(self._fuzzy(q, matched)))
+        return [(rank, self.entries[rank % size]) for rank in ranked[:limit]]
 
-    def _fuzzy(self, q: str, seen: set[int]) -> list[tuple[tuple[Any, ...], Entry]]:
-        found: dict[int, int] = {}
-        # One typo in a word's beginning: look the query's edits up among word prefixes.
+    def _fuzzy(self, q: str, matched: set[int]) -> list[int]:
+        """Ranks (from tier 3 on) of entries with one typo in a word's beginning, or with
+        the query's letters in order, as few apart as possible ("slck" -> "Slack")."""
+        size = len(self.entries)
+        spread: dict[int, int] = {}
+        variants = _edits(q)
         for length in {len(q) - 1, len(q), len(q) + 1}:
             prefixes = self._prefix_map(length)
-            for variant in _edits(q):
+            for variant in variants:
                 if len(variant) == length:
-                    for index in prefixes.get(variant, ()):
-                        if index not in seen:
-                            found[index] = 1
-        # The letters in order, as few apart as possible ("slck" -> "Slack").
+                    for position in prefixes.get(variant, ()):
+                        if position not in matched:
+                            spread[position] = 0
         pattern = re.compile(".*?".join(re.escape(c) for c in q))
-        for index, entry in enumerate(self.entries):
-            if index in seen or index in found:
+        for position, (lower, _words, _keywords) in enumerate(self._rows):
+            if position in matched or position in spread:
                 continue
-            match = pattern.search(entry.lower)
+            match = pattern.search(lower)
             if match is not None:
-                found[index] = 2 + (match.end() - match.start() - len(q))
-        return [
-            (
-                (
-                    3,
-                    spread,
-                    len(self.entries[i].title),
-                    KIND_ORDER[self.entries[i].kind],
-                    self.entries[i].lower,
-                ),
-                self.entries[i],
-            )
-            for i, spread in found.items()
-        ]
+                spread[position] = 1 + match.end() - match.start() - len(q)
+        return [(3 + gap) * size + position for position, gap in spread.items()]
 
 
 # --- building the indexes ------------------------------------------------------------
+
+
+def _shorten(text: str, limit: int = 90) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
 
 
 def catalog_entries(registry: Registry) -> list[Entry]:
@@ -174,7 +206,7 @@ def catalog_entries(registry: Registry) -> list[Entry]:
             kind="connector_type",
             id=ct.id,
             title=ct.name,
-            subtitle="Connector type · " + ct.description,
+            subtitle="Connector type · " + _shorten(ct.description),
             url=f"/catalog/{ct.id}",
             options=(("Add connector", f"/connectors/new?type={ct.id}"),),
             keywords=" ".join(a.name.lower() for a in ct.actions),
@@ -286,7 +318,8 @@ class SpotlightCache:
             cached = self._profiles.get(profile.id)
             if cached is not None and cached[0] == key:
                 return cached[1]
-            index = SearchIndex(profile_entries(conn, registry, profile))
+            entries = profile_entries(conn, registry, profile)
+            index = SearchIndex([*entries, *self.catalog(registry).entries])
         with self._lock:
             self._profiles[profile.id] = (key, index)
         return index
@@ -305,9 +338,5 @@ def search(
     limit: int = LIMIT,
 ) -> list[dict[str, Any]]:
     """The best matches among the catalog and, with a profile, its objects."""
-    indexes: Sequence[SearchIndex] = [cache.catalog(registry)]
-    if profile is not None:
-        indexes = [*indexes, cache.profile(db, registry, profile)]
-    ranked = [pair for index in indexes for pair in index.search(query, limit)]
-    ranked.sort(key=lambda pair: pair[0])
-    return [entry.as_json() for _, entry in ranked[:limit]]
+    index = cache.catalog(registry) if profile is None else cache.profile(db, registry, profile)
+    return [entry.as_json() for _, entry in index.search(query, limit)]

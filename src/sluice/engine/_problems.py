@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from sluice.errors import ValidationFailed
 
@@ -30,12 +30,18 @@ class Problems:
         raise ValidationFailed(message, list(self.details))
 
 
-def choices(kind: str, name: object, valid: Iterable[str]) -> str:
-    """``unknown operator 'equal' (did you mean 'equals'?); valid operators: ...``."""
+def choices(
+    kind: str, name: object, valid: Iterable[str], aliases: Mapping[str, str] | None = None
+) -> str:
+    """``unknown operator 'equal' (did you mean 'equals'?); valid operators: ...``.
+
+    ``aliases`` suggests for names that look nothing alike (``">="`` → ``gte``).
+    """
     options = list(valid)
     hint = ""
     if isinstance(name, str):
         close = difflib.get_close_matches(name, options, n=1)
-        if close:
-            hint = f" (did you mean {close[0]!r}?)"
+        suggestion = (aliases or {}).get(name.strip().lower()) or (close[0] if close else None)
+        if suggestion:
+            hint = f" (did you mean {suggestion!r}?)"
     return f"unknown {kind} {name!r}{hint}; valid {kind}s: {', '.join(options)}"

@@ -64,6 +64,29 @@ OPERATORS: tuple[str, ...] = (
     "is_true",
     "is_false",
 )
+# Names people type for an operator, suggested in the error (never accepted silently).
+_ALIASES = {
+    "=": "equals",
+    "==": "equals",
+    "eq": "equals",
+    "is": "equals",
+    "!=": "not_equals",
+    "<>": "not_equals",
+    "ne": "not_equals",
+    ">": "gt",
+    "greater": "gte",
+    "greater_than": "gt",
+    ">=": "gte",
+    "<": "lt",
+    "less": "lte",
+    "less_than": "lt",
+    "<=": "lte",
+    "matches": "regex",
+    "defined": "exists",
+    "is_defined": "exists",
+    "undefined": "not_exists",
+    "one_of": "in",
+}
 _NO_VALUE = frozenset({"exists", "not_exists", "is_true", "is_false"})
 _NUMERIC = frozenset({"gt", "gte", "lt", "lte"})
 # These pass when the attribute is missing and otherwise negate their positive twin.
@@ -133,7 +156,7 @@ def _check_condition(raw: Any, field: str, problems: Problems) -> Condition | No
     if operator is None:
         problems.add(f"{field}.operator", f"is required; valid operators: {', '.join(OPERATORS)}")
     elif operator not in OPERATORS:
-        problems.add(f"{field}.operator", choices("operator", operator, OPERATORS))
+        problems.add(f"{field}.operator", choices("operator", operator, OPERATORS, _ALIASES))
     ignore_case = raw.get("ignore_case", False)
     if not isinstance(ignore_case, bool):
         problems.add(f"{field}.ignore_case", "must be true or false")

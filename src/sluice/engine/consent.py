@@ -21,25 +21,35 @@ def normalize_category(category: str) -> str:
     return category.lower().translate(_DROPPED)
 
 
+def _normalised(items: Iterable[str]) -> frozenset[str]:
+    names = (normalize_category(item.strip()) for item in items)
+    return frozenset(name for name in names if name)
+
+
+# Events of one site carry the same few category strings: each is parsed once. Only
+# short ones are cached, so that odd events cannot fill memory through the cache.
+_CACHED_LENGTH = 512
+
+
 @lru_cache(maxsize=4096)
-def _parse(items: tuple[str, ...]) -> frozenset[str]:
-    # Events of one site carry the same few category strings: parse each once.
-    return frozenset(name for name in (normalize_category(item.strip()) for item in items) if name)
-
-
-def _items(value: Iterable[Any]) -> tuple[str, ...]:
-    return tuple(item if isinstance(item, str) else str(item) for item in value if item is not None)
+def _parse_cached(value: str) -> frozenset[str]:
+    return _normalised(value.split(","))
 
 
 def parse_event_categories(value: Any) -> frozenset[str] | None:
     """The event's normalised ``consent_categories`` (array or comma-separated); None if absent."""
     if value is None:
         return None
-    if isinstance(value, str):
-        return _parse(tuple(value.split(",")))
     if isinstance(value, (list, tuple)):
-        return _parse(_items(value))
-    return _parse((str(value),))
+        # No category name holds a comma: a list reads as its comma-joined text.
+        value = ",".join(
+            item if isinstance(item, str) else str(item) for item in value if item is not None
+        )
+    elif not isinstance(value, str):
+        value = str(value)
+    if len(value) <= _CACHED_LENGTH:
+        return _parse_cached(value)
+    return _normalised(value.split(","))
 
 
 def consent_allows(

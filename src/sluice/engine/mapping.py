@@ -159,6 +159,48 @@ def _finisher(field: Field, transforms: list[str]) -> Convert | None:
 # ---------------------------------------------------------------- validation
 
 
+def _check_source(
+    item: dict[str, Any],
+    source: str,
+    at: str,
+    field: Field | None,
+    transforms: list[str],
+    engine: TemplateEngine | None,
+    problems: Problems,
+) -> CompiledTemplate | None:
+    """Check a mapping's one source; a template comes back compiled.
+
+    ``field`` is None when the parameter is unknown or the mapping already has a
+    problem: a constant is then not converted, which would only add noise.
+    """
+    if source == "attribute":
+        problem = path_problem(item["attribute"])
+        if problem is not None:
+            problems.add(f"{at}.attribute", problem)
+        return None
+    if source == "template":
+        text = item["template"]
+        if not isinstance(text, str):
+            problems.add(f"{at}.template", "must be text")
+            return None
+        try:
+            return (engine or default_engine()).compile(text)
+        except TemplateError as exc:
+            problems.add(f"{at}.template", str(exc))
+            return None
+    if item["value"] is None:
+        problems.add(f"{at}.value", "must not be null (remove the mapping instead)")
+    elif field is not None:
+        # A constant is checked now, transforms and type included: it never changes.
+        try:
+            finish = _finisher(field, transforms)
+            if finish is not None:
+                finish(item["value"])
+        except ValueError as exc:
+            problems.add(f"{at}.value", str(exc))
+    return None
+
+
 def _check(
     action_type: ActionType, raw: Any, engine: TemplateEngine | None
 ) -> tuple[list[dict[str, Any]], dict[int, CompiledTemplate]]:
@@ -214,29 +256,13 @@ def _check(
                 f"{at}.{sources[1]}",
                 f"give only one of attribute, value or template (found {' and '.join(sources)})",
             )
-        elif sources[0] == "attribute":
-            problem = path_problem(item["attribute"])
-            if problem is not None:
-                problems.add(f"{at}.attribute", problem)
-        elif sources[0] == "template":
-            source = item["template"]
-            if not isinstance(source, str):
-                problems.add(f"{at}.template", "must be text")
-            else:
-                try:
-                    templates[index] = (engine or default_engine()).compile(source)
-                except TemplateError as exc:
-                    problems.add(f"{at}.template", str(exc))
-        elif item["value"] is None:
-            problems.add(f"{at}.value", "must not be null (remove the mapping instead)")
-        elif field is not None and len(problems.details) == before:
-            # A constant is checked now, transforms and type included: it never changes.
-            try:
-                finish = _finisher(field, transforms)
-                if finish is not None:
-                    finish(item["value"])
-            except ValueError as exc:
-                problems.add(f"{at}.value", str(exc))
+        else:
+            clean = len(problems.details) == before
+            template = _check_source(
+                item, sources[0], at, field if clean else None, transforms, engine, problems
+            )
+            if template is not None:
+                templates[index] = template
 
         key = item.get("key")
         if field is not None and field.type == "map":
@@ -264,7 +290,7 @@ def _check(
             mapping: dict[str, Any] = {"parameter": field.name}
             if field.type == "map":
                 mapping["key"] = key
-            mapping[sources[0]] = item[sources[0]]
+            mapping[sources[0]] = copy.deepcopy(item[sources[0]])
             if transforms:
                 mapping["transforms"] = transforms
             normalised.append(mapping)

@@ -64,6 +64,18 @@ def compile_path(path: str) -> PathGetter:
 
         return get_top
 
+    if len(segments) == 2 and segments[1][1] is None:
+        first, second = segments[0][0], segments[1][0]
+
+        # ``customer.email``: the most common nested path, two lookups and no loop.
+        def get_two(data: Mapping[str, Any]) -> Any:
+            inner = data.get(first)
+            if type(inner) is dict or isinstance(inner, Mapping):
+                return inner.get(second, MISSING)
+            return MISSING
+
+        return get_two
+
     def get_nested(data: Mapping[str, Any]) -> Any:
         value: Any = data
         for key, index in segments:

@@ -11,7 +11,8 @@ hang a worker, exhaust memory or reach Python. The sandbox:
 - refuses ranges and lists longer than the loop limit in filters, and ``join`` or
   ``replace`` calls that would build more than the variable size limit, since one such
   call could otherwise run for minutes;
-- checks a render deadline on every loop iteration, filter call and write.
+- checks a render deadline on every loop iteration and filter call (everything else a
+  template does is bounded by its length).
 
 Undefined variables render empty. Errors are :class:`TemplateError` with the line and
 column when Liquid knows them.
@@ -50,9 +51,12 @@ DEFAULT_CONTEXT_DEPTH_LIMIT = 30
 DEFAULT_SOURCE_LIMIT = 64 * 1024  # characters
 
 _REMOVED_TAGS = ("include", "render", "tablerow")
-# Standard filters that walk a whole list; their cost grows with its length (uniq: squared).
+# Filters that walk a whole list (or, given a range literal, build one): their cost grows
+# with its length (uniq: squared). Only these are guarded; upcase & co. run unwrapped.
 _ARRAY_FILTERS = frozenset(
     {
+        *FILTERS,
+        "slice",
         "compact",
         "concat",
         "find",
@@ -91,32 +95,24 @@ class _SizeLimitError(ResourceLimitError):
 
 
 class _Output(StringIO):
-    """The render buffer: counts UTF-8 bytes against the limit and checks the deadline."""
+    """The render buffer: counts UTF-8 bytes against the output limit."""
 
-    def __init__(self, limit: int, deadline: float) -> None:
+    def __init__(self, limit: int) -> None:
         super().__init__()
         self.limit = limit
         self.size = 0
-        self.deadline = deadline
 
     def write(self, text: str) -> int:
         if text:
             self.size += len(text) if text.isascii() else len(text.encode())
             if self.size > self.limit:
                 raise OutputStreamLimitError("output stream limit reached", token=None)
-            if perf_counter() > self.deadline:
-                raise _TimeLimitError("render time limit reached", token=None)
         return super().write(text)
 
 
 class _SandboxContext(RenderContext):
-    __slots__ = ("deadline",)
-    deadline: float
-
-    def __init__(self, template: BoundTemplate, **kwargs: Any) -> None:
-        super().__init__(template, **kwargs)
-        parent = kwargs.get("parent_context")
-        self.deadline = parent.deadline if isinstance(parent, _SandboxContext) else math.inf
+    # No __slots__: a context Liquid copies gets this default rather than no deadline.
+    deadline: float = math.inf
 
     def filter(self, name: str, token: Token | None) -> Callable[..., object]:
         if perf_counter() > self.deadline:
@@ -127,7 +123,7 @@ class _SandboxContext(RenderContext):
         # ``capture`` writes here: its text counts against the same output limit.
         limit = self.env.output_stream_limit or DEFAULT_OUTPUT_LIMIT
         carry = buf.size if isinstance(buf, _Output) else 0
-        return _Output(limit - carry, self.deadline)
+        return _Output(limit - carry)
 
 
 def _until(items: Iterator[object], deadline: float) -> Iterator[object]:
@@ -191,12 +187,9 @@ def _guard(
     name: str, func: Callable[..., Any], max_items: int, max_chars: int
 ) -> Callable[..., Any]:
     """``func`` refusing inputs whose size would make one call run away."""
-    arrays = name in _ARRAY_FILTERS
 
     def too_long(value: object) -> bool:
-        if isinstance(value, range):
-            return len(value) > max_items
-        return arrays and isinstance(value, (list, tuple)) and len(value) > max_items
+        return isinstance(value, (list, tuple, range)) and len(value) > max_items
 
     @functools.wraps(func)  # keeps with_environment & co., which Liquid reads
     def guarded(left: object, *args: object, **kwargs: object) -> Any:
@@ -264,10 +257,10 @@ class TemplateEngine:
             del env.tags[tag]
         env.add_tag(_ForTag)
         env.filters.update(FILTERS)
-        env.filters = {
-            name: _guard(name, func, self.loop_iteration_limit, self.local_namespace_limit)
-            for name, func in env.filters.items()
-        }
+        for name in _ARRAY_FILTERS | {"replace"}:
+            env.filters[name] = _guard(
+                name, env.filters[name], self.loop_iteration_limit, self.local_namespace_limit
+            )
         return env
 
     def compile(self, source: str) -> CompiledTemplate:
@@ -339,7 +332,7 @@ class CompiledTemplate:
         deadline = perf_counter() + engine.time_limit
         render_context = _SandboxContext(self._template, globals=context)
         render_context.deadline = deadline
-        output = _Output(engine.output_limit, deadline)
+        output = _Output(engine.output_limit)
         try:
             self._template.render_with_context(render_context, output)
         except LiquidError as exc:

@@ -36,7 +36,6 @@ FALSE_WORDS = frozenset({"false", "0", "no", "n", "off", "f"})
 # 1e11 ms is March 1973, so no realistic value is ambiguous.
 MILLISECONDS_FROM = 100_000_000_000
 
-_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _PHONE_SEPARATORS = re.compile(r"[\s\-().\/]")
 
 
@@ -59,13 +58,20 @@ def kind_of(value: Any) -> str:
 
 def parse_number(text: str) -> int | float | None:
     """``"42"`` → 42, ``" -4.5e1 "`` → -45.0; None for anything else (nan, 1_000, "")."""
-    text = text.strip()
     # The length cap keeps int() away from its quadratic (and refused) huge inputs.
-    if not text or len(text) > 64 or _NUMBER.fullmatch(text) is None:
+    if len(text) > 64:
+        return None
+    if text.isdigit() and text.isascii():  # the usual case, and the cheapest
+        return int(text)
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    # float() also reads "nan", "inf", "1_000" and non-ASCII digits; JSON numbers do not.
+    if not math.isfinite(number) or "_" in text or not text.isascii():
         return None
     if "." in text or "e" in text or "E" in text:
-        number = float(text)
-        return number if math.isfinite(number) else None
+        return number
     return int(text)
 
 

@@ -88,7 +88,7 @@ def page(
         query = query.where(error_records.c.seq < before)
     rows = conn.execute(query.order_by(error_records.c.seq.desc()).limit(limit + 1)).all()
     next_cursor = str(rows[limit - 1].seq) if len(rows) > limit else None
-    return rows[:limit], next_cursor
+    return list(rows[:limit]), next_cursor
 
 
 def csv_stream(
@@ -172,7 +172,7 @@ def groups(
         {
             "category": row.category,
             "message": row.message,
-            "count": int(row.count),
+            "count": int(row[2]),
             "sample": samples.get(row.sample_seq),
         }
         for row in found
@@ -212,7 +212,7 @@ def replay(
                     visitor_id=str(visitor) if visitor else None,
                     routed=True,
                 )
-            ).inserted_primary_key[0]
+            ).inserted_primary_key[0]  # type: ignore[index]
         conn.execute(
             deliveries.insert().values(
                 event_seq=event_seq,

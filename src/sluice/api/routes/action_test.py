@@ -14,7 +14,7 @@ router = APIRouter(tags=["actions"])
 
 
 @router.post("/profiles/{account}/{profile}/connectors/{connector_id}/actions/{action_id}/test")
-async def test_action(
+async def run_action_test(
     connector_id: str,
     action_id: str,
     body: dict[str, Any] = Body(

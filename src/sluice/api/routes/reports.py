@@ -31,7 +31,9 @@ def _window(start: str | None, end: str | None, bucket: str) -> tuple[float, flo
     finish = parsed_end if parsed_end is not None else time.time()
     begin = parsed_start if parsed_start is not None else finish - 86400
     if begin >= finish:
-        raise BadRequest("from must be before to", [{"field": "from", "message": "must be before to"}])
+        raise BadRequest(
+            "from must be before to", [{"field": "from", "message": "must be before to"}]
+        )
     if (finish - begin) / 60 / reports.BUCKET_MINUTES[bucket] > 50_000:
         raise ValidationFailed.field("bucket", "too many buckets for this range: use a wider one")
     return begin, finish

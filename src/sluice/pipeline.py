@@ -15,7 +15,7 @@ import functools
 import hashlib
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, func, select, update
 
@@ -31,6 +31,9 @@ from sluice.engine.router import StoredEvent, route_events
 from sluice.engine.templates import TemplateEngine
 from sluice.reporting import retention
 from sluice.services import Services
+
+if TYPE_CHECKING:
+    from sluice.audiences.stage import AudienceStage
 from sluice.storage.tables import deliveries, events, traces
 from sluice.storage.writer import Writer
 
@@ -62,6 +65,8 @@ class Pipeline:
         self._buckets: dict[str, tuple[float, float]] = {}
         self._token_cache: dict[tuple[str, str], tuple[bool, float]] = {}
         self._observations: dict[str, dict[str, tuple[str, Any, float, float]]] = {}
+        # AudienceStream: set in start() when the workers run (see sluice.audiences).
+        self.audiences: AudienceStage | None = None
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -249,6 +254,10 @@ class Pipeline:
         ]
         now = time.time()
         routed = route_events(config, stored, now)
+        if self.audiences is not None:
+            # Tealium's order: event → visitor profile → enrichments → audiences →
+            # audience-triggered actions; all in this same transaction.
+            self.audiences.process(conn, config, stored, routed, now)
         if routed.deliveries:
             conn.execute(deliveries.insert(), routed.deliveries)
         seqs = [r.seq for r in rows]

@@ -298,7 +298,9 @@ def fingerprint(conn: Connection, profile_id: str) -> tuple[Any, ...]:
 
 
 class SpotlightCache:
-    """Indexes per profile, shared by the requests of one process."""
+    """Indexes per profile, shared by the requests of one process (kept in ``Services``)."""
+
+    MAX_PROFILES = 256
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -321,11 +323,19 @@ class SpotlightCache:
             entries = profile_entries(conn, registry, profile)
             index = SearchIndex([*entries, *self.catalog(registry).entries])
         with self._lock:
+            self._profiles.pop(profile.id, None)
+            while len(self._profiles) >= self.MAX_PROFILES:
+                self._profiles.pop(next(iter(self._profiles)))
             self._profiles[profile.id] = (key, index)
         return index
 
 
-CACHE = SpotlightCache()
+def cache_of(services_extras: dict[str, Any]) -> SpotlightCache:
+    """The process's cache, kept with its services."""
+    cache = services_extras.get("spotlight")
+    if not isinstance(cache, SpotlightCache):
+        cache = services_extras["spotlight"] = SpotlightCache()
+    return cache
 
 
 def search(
@@ -334,7 +344,7 @@ def search(
     query: str,
     profile: Profile | None = None,
     *,
-    cache: SpotlightCache = CACHE,
+    cache: SpotlightCache,
     limit: int = LIMIT,
 ) -> list[dict[str, Any]]:
     """The best matches among the catalog and, with a profile, its objects."""

@@ -111,7 +111,8 @@ class _Output(StringIO):
 
 
 class _SandboxContext(RenderContext):
-    # No __slots__: a context Liquid copies gets this default rather than no deadline.
+    # Set by CompiledTemplate.render. Only the (removed) render tag copies contexts, so
+    # the class default is never what a render runs with.
     deadline: float = math.inf
 
     def filter(self, name: str, token: Token | None) -> Callable[..., object]:

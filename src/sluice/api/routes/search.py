@@ -32,4 +32,5 @@ def spotlight(
         name = profile or "main"
         principal.require_profile(account, name, "viewer")
         found = profiles.get(services.db, account, name)
-    return {"results": search.search(services.db, services.registry, q, found)}
+    cache = search.cache_of(services.extras)
+    return {"results": search.search(services.db, services.registry, q, found, cache=cache)}

@@ -17,13 +17,15 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from sqlalchemy import Connection, func, select, update
 
 from sluice import jsonutil, metrics
 from sluice.auth import tokens
 from sluice.config import attributes as attributes_service
 from sluice.config import revision
-from sluice.delivery.engine import DeliveryEngine
+from sluice.delivery.engine import LEASE_SECONDS, DeliveryEngine
+from sluice.delivery.outcomes import Item
 from sluice.delivery.transport import AiohttpTransport, Transport
 from sluice.engine import compiled as compiled_config
 from sluice.engine.compiled import CompiledConfig, LiveProfile
@@ -34,12 +36,30 @@ from sluice.services import Services
 
 if TYPE_CHECKING:
     from sluice.audiences.stage import AudienceStage
+from sluice.storage import fast
 from sluice.storage.tables import deliveries, events, traces
 from sluice.storage.writer import Writer
 
 log = logging.getLogger("sluice.pipeline")
 
 ROUTE_BATCH = 500
+_DELIVERY_COLUMNS = (
+    "seq",
+    "event_seq",
+    "event_id",
+    "profile_id",
+    "connector_id",
+    "action_id",
+    "attempts",
+    "next_at",
+    "lease_until",
+    "created_at",
+    "data",
+)
+_INSERT_DELIVERY = (
+    f"INSERT INTO deliveries ({', '.join(_DELIVERY_COLUMNS)})"
+    f" VALUES ({', '.join('?' for _ in _DELIVERY_COLUMNS)})"
+)
 OBSERVE_EVERY = 5.0
 MAX_ATTRIBUTES_PER_FLUSH = 2000
 
@@ -208,76 +228,145 @@ class Pipeline:
         while True:
             try:
                 await self.reload_config()
-                route = functools.partial(self._route_batch, config=self.config)
-                routed = await self.writer.run(route, weight=ROUTE_BATCH)
+                rooms = self.engine.rooms() if self.engine is not None else {}
+                if rooms and max(rooms.values()) <= 0 and self.engine is not None:
+                    # Every connector's queue is full: route more when one has room,
+                    # rather than park thousands of deliveries in the table.
+                    self.engine.room_available.clear()
+                    try:
+                        await asyncio.wait_for(self.engine.room_available.wait(), 0.5)
+                    except TimeoutError:
+                        pass
+                    continue
+                limit = max(1, min(ROUTE_BATCH, max(rooms.values(), default=ROUTE_BATCH)))
+                route = functools.partial(
+                    self._route_batch, config=self.config, rooms=rooms, limit=limit
+                )
+                count, handoff = await self.writer.run(route, weight=limit)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("routing failed; retrying")
                 await asyncio.sleep(1.0)
                 continue
-            count, connector_ids = routed
             if count:
                 self.unrouted = max(0, self.unrouted - count)
                 metrics.QUEUE_DEPTH.labels("unrouted").set(self.unrouted)
-                if self.engine is not None and connector_ids:
-                    self.engine.wake(connector_ids)
-                if count >= ROUTE_BATCH:
+                if self.engine is not None:
+                    self.engine.adopt(handoff)
+                if count >= limit:
+                    await asyncio.sleep(0)
                     continue
-            self._new_events.clear()
-            try:
-                await asyncio.wait_for(self._new_events.wait(), 0.5)
-            except TimeoutError:
-                pass
+            await self._wait_for_work(0.5)
 
-    def _route_batch(self, conn: Connection, config: CompiledConfig) -> tuple[int, set[str]]:
-        query = (
-            select(
-                events.c.seq,
-                events.c.id,
-                events.c.profile_id,
-                events.c.received_at,
-                events.c.payload,
-            )
-            .where(events.c.routed.is_(False))
-            .order_by(events.c.seq)
-            .limit(ROUTE_BATCH)
+    async def _wait_for_work(self, timeout: float) -> None:
+        self._new_events.clear()
+        try:
+            await asyncio.wait_for(self._new_events.wait(), timeout)
+        except TimeoutError:
+            pass
+
+    def _route_batch(
+        self, conn: Connection, config: CompiledConfig, rooms: dict[str, int], limit: int
+    ) -> tuple[int, list[Item]]:
+        """Route the oldest unrouted events in this transaction.
+
+        Deliveries for connectors with room in their queues are inserted already leased
+        and handed to the delivery engine in memory (no claim round trip); the others
+        wait in the table until the dispatcher claims them.
+        """
+        sql = (
+            "SELECT seq, id, profile_id, received_at, payload FROM events"
+            f" WHERE routed = {fast.false(conn)} ORDER BY seq LIMIT ?"
         )
         if not self.services.db.is_sqlite:
-            query = query.with_for_update(skip_locked=True)
-        rows = conn.execute(query).all()
+            sql += " FOR UPDATE SKIP LOCKED"
+        rows = fast.fetchall(conn, sql, (limit,))
         if not rows:
-            return 0, set()
-        stored = [
-            StoredEvent(r.seq, r.id, r.profile_id, r.received_at, jsonutil.loads(r.payload))
-            for r in rows
-        ]
+            return 0, []
+        loads = orjson.loads
+        stored = [StoredEvent(r[0], r[1], r[2], r[3], loads(r[4])) for r in rows]
         now = time.time()
         routed = route_events(config, stored, now)
         if self.audiences is not None:
             # Tealium's order: event → visitor profile → enrichments → audiences →
             # audience-triggered actions; all in this same transaction.
             self.audiences.process(conn, config, stored, routed, now)
-        if routed.deliveries:
-            conn.execute(deliveries.insert(), routed.deliveries)
-        seqs = [r.seq for r in rows]
-        for start in range(0, len(seqs), 500):
-            conn.execute(
-                update(events)
-                .where(events.c.seq.in_(seqs[start : start + 500]))
-                .values(routed=True)
-            )
+        handoff = self._insert_deliveries(conn, routed.deliveries, stored, rooms, now)
+        fast.executemany(
+            conn,
+            f"UPDATE events SET routed = {fast.true(conn)} WHERE seq = ?",
+            [(r[0],) for r in rows],
+        )
         routed.counts.write(conn)
         if routed.traces:
             conn.execute(traces.insert(), [t.row(now) for t in routed.traces])
         self._observe(stored, now)
-        return len(rows), {d["connector_id"] for d in routed.deliveries}
+        return len(rows), handoff
+
+    def _insert_deliveries(
+        self,
+        conn: Connection,
+        rows: list[dict[str, Any]],
+        stored: list[StoredEvent],
+        rooms: dict[str, int],
+        now: float,
+    ) -> list[Item]:
+        if not rows:
+            return []
+        room = dict(rooms)
+        lease = now + LEASE_SECONDS
+        taken: list[dict[str, Any]] = []
+        for row in rows:
+            if room.get(row["connector_id"], 0) > 0:
+                room[row["connector_id"]] -= 1
+                row["next_at"] = row["lease_until"] = lease
+                taken.append(row)
+        if self.services.db.is_sqlite:
+            # Under SQLite's write lock nobody else inserts: number the rows ourselves,
+            # which costs half of asking for them back with RETURNING.
+            top = conn.execute(select(func.max(deliveries.c.seq))).scalar() or 0
+            for offset, row in enumerate(rows, start=1):
+                row["seq"] = top + offset
+            fast.executemany(
+                conn, _INSERT_DELIVERY, [tuple(r[c] for c in _DELIVERY_COLUMNS) for r in rows]
+            )
+        else:
+            seqs = conn.execute(
+                deliveries.insert().returning(deliveries.c.seq, sort_by_parameter_order=True),
+                rows,
+            ).scalars()
+            for row, seq in zip(rows, seqs, strict=True):
+                row["seq"] = seq
+        by_seq = {event.seq: event for event in stored}
+        items = []
+        for row in taken:
+            event = by_seq[row["event_seq"]]
+            items.append(
+                Item(
+                    seq=row["seq"],
+                    event_id=row["event_id"],
+                    action_id=row["action_id"],
+                    connector_id=row["connector_id"],
+                    profile_id=row["profile_id"],
+                    attempts=0,
+                    received_at=event.received_at,
+                    payload=event.payload,
+                    data=jsonutil.loads(row["data"]) if row.get("data") else None,
+                )
+            )
+        return items
 
     # --- attribute discovery ------------------------------------------------------------
 
     def _observe(self, stored: list[StoredEvent], now: float) -> None:
-        """Note each attribute's type and sample; written every few seconds, off the hot path."""
-        for event in stored:
+        """Note attribute names, types and samples; written every few seconds.
+
+        A batch contributes a sample of at most 50 events: every attribute that keeps
+        appearing is found within a few batches, for a small, bounded cost per batch.
+        """
+        step = max(1, len(stored) // 50)
+        for event in stored[::step]:
             seen = self._observations.setdefault(event.profile_id, {})
             if len(seen) >= MAX_ATTRIBUTES_PER_FLUSH:
                 continue

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 
 from sluice import jsonutil
 from sluice.delivery.health import HealthState
@@ -30,7 +30,7 @@ log = logging.getLogger("sluice.delivery")
 
 LEASE_SECONDS = 60.0
 RENEW_EVERY = 20.0
-FLUSH_EVERY = 0.01
+FLUSH_EVERY = 0.05
 CLAIM_LIMIT = 1000
 
 
@@ -55,6 +55,8 @@ class DeliveryEngine:
         self._flush_needed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._health_writes: dict[str, HealthState] = {}
+        # Set when a connector's queue has room again, so the router routes more at once.
+        self.room_available = asyncio.Event()
 
     @property
     def config(self) -> CompiledConfig:
@@ -103,6 +105,19 @@ class DeliveryEngine:
             self.runner(connector_id).reconfigure()
         self.wake_all()
 
+    def rooms(self) -> dict[str, int]:
+        """How many more deliveries each live connector's queue takes now."""
+        return {cid: self.runner(cid).room() for cid in self.config.connectors}
+
+    def adopt(self, items: list[Item]) -> None:
+        """Take deliveries the router inserted already leased to this process."""
+        by_connector: dict[str, list[Item]] = {}
+        for item in items:
+            by_connector.setdefault(item.connector_id, []).append(item)
+            self.held.add(item.seq)
+        for connector_id, group in by_connector.items():
+            self.runner(connector_id).offer(group)
+
     def wake(self, connector_ids: set[str]) -> None:
         for connector_id in connector_ids:
             self.runner(connector_id).wake_at = 0.0
@@ -114,14 +129,18 @@ class DeliveryEngine:
         self._wake.set()
 
     def retry_scheduled(self, runner: ConnectorRunner, at: float) -> None:
-        runner.wake_at = min(runner.wake_at, at) if runner.wake_at else at
+        # The retry row is written with the next flush; look for it shortly after.
+        runner.wake_at = min(runner.wake_at or at, max(at, time.time() + 2 * FLUSH_EVERY))
 
     def finished(self, items: list[Item]) -> None:
+        runner = None
         for item in items:
             self.held.discard(item.seq)
             runner = self.runners.get(item.connector_id)
             if runner is not None:
                 runner.held -= 1
+        if runner is not None and runner.held <= runner.capacity() * 3 // 4:
+            self.room_available.set()
         self._flush_needed.set()
         self._wake.set()
 
@@ -168,7 +187,10 @@ class DeliveryEngine:
                     if len(items) >= requested:
                         runner.wake_at = 0.0
                     else:
-                        runner.wake_at = next_due if next_due is not None else now + 1.0
+                        # Look again at the next due row, and at least every second:
+                        # retries recorded since this claim, or by other processes,
+                        # are not in ``next_due``.
+                        runner.wake_at = min(next_due or now + 1.0, now + 1.0)
                 if any(len(items) for items, _ in claimed.values()):
                     continue
             self._wake.clear()
@@ -286,23 +308,22 @@ def _claim(
 
 
 def _renew(conn: Connection, seqs: list[int], until: float) -> None:
-    for start in range(0, len(seqs), 500):
-        chunk = seqs[start : start + 500]
+    if seqs:
         conn.execute(
             update(deliveries)
-            .where(deliveries.c.seq.in_(chunk))
-            .values(next_at=until, lease_until=until)
+            .where(deliveries.c.seq == bindparam("b_seq"))
+            .values(next_at=until, lease_until=until),
+            [{"b_seq": seq} for seq in seqs],
         )
 
 
 def _release(conn: Connection, seqs: list[int]) -> None:
-    now = time.time()
-    for start in range(0, len(seqs), 500):
-        chunk = seqs[start : start + 500]
+    if seqs:
         conn.execute(
             update(deliveries)
-            .where(deliveries.c.seq.in_(chunk))
-            .values(next_at=now, lease_until=None)
+            .where(deliveries.c.seq == bindparam("b_seq"))
+            .values(next_at=time.time(), lease_until=None),
+            [{"b_seq": seq} for seq in seqs],
         )
 
 

@@ -45,6 +45,7 @@ class Health:
         self._on_change = on_change
         self.pause_seconds = pause_seconds
         self.window: deque[bool] = deque(maxlen=WINDOW)
+        self.window_failures = 0
         self.state = HealthState("ok", None, None, 0)
         self.paused_until = 0.0
         self.probing = False
@@ -88,11 +89,14 @@ class Health:
             return
         if self.state.state != "ok":
             return
-        self.window.append(ok)
-        if len(self.window) == WINDOW:
-            failed = self.window.count(False)
-            if failed > FAIL_RATIO * WINDOW:
-                self._pause(f"{failed} of the last {WINDOW} attempts failed")
+        window = self.window
+        if len(window) == WINDOW and not window[0]:
+            self.window_failures -= 1
+        window.append(ok)
+        if not ok:
+            self.window_failures += 1
+            if len(window) == WINDOW and self.window_failures > FAIL_RATIO * WINDOW:
+                self._pause(f"{self.window_failures} of the last {WINDOW} attempts failed")
 
     def finish_probe_if_idle(self) -> None:
         """A probe with fewer than 50 deliveries available is judged on what it sent."""
@@ -114,6 +118,7 @@ class Health:
         state = "unhealthy" if pauses >= UNHEALTHY_AFTER else "paused"
         self.paused_until = now + self.pause_seconds
         self.window.clear()
+        self.window_failures = 0
         since = self.state.since if self.state.state == state and self.state.since else now
         self._set(HealthState(state, since, reason, pauses))
 
@@ -121,6 +126,7 @@ class Health:
         self.paused_until = 0.0
         self.probing = False
         self.window.clear()
+        self.window_failures = 0
         if self.state.state != "ok" or self.state.pauses:
             self._set(HealthState("ok", self._clock(), None, 0))
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, update
+from sqlalchemy import Connection, bindparam, update
 
 from sluice import jsonutil
 from sluice.engine.router import TraceStep
 from sluice.ids import new_id
 from sluice.reporting.counters import CounterDelta
+from sluice.storage import fast
 from sluice.storage.tables import deliveries, error_records, traces
 
 BODY_LIMIT = 8192
@@ -109,9 +110,7 @@ class Outcomes:
                 ),
                 self.retries,
             )
-        for start in range(0, len(self.done), 500):
-            chunk = self.done[start : start + 500]
-            conn.execute(delete(deliveries).where(deliveries.c.seq.in_(chunk)))
+        fast.executemany(conn, "DELETE FROM deliveries WHERE seq = ?", [(s,) for s in self.done])
         if self.traces:
             conn.execute(traces.insert(), [t.row(now) for t in self.traces])
         self.counts.write(conn)

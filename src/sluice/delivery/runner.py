@@ -59,6 +59,9 @@ class ConnectorRunner:
         settings = self.settings
         self.limiter = RateLimiter(settings.rate_limit)
         self.health = Health(on_change=self._health_changed)
+        self._capacity: tuple[int, int] | None = None  # (config revision, capacity)
+        self._outcome_metrics: dict[tuple[str, str], Any] = {}
+        self._latency: Any = None
 
     # --- configuration ----------------------------------------------------------------
 
@@ -72,8 +75,22 @@ class ConnectorRunner:
         return connector.settings if connector is not None else DeliverySettings()
 
     def capacity(self) -> int:
+        revision = self.engine.config.revision
+        if self._capacity is None or self._capacity[0] != revision:
+            self._capacity = (revision, self._compute_capacity())
+        return self._capacity[1]
+
+    def _count(self, type_id: str, outcome: str) -> None:
+        child = self._outcome_metrics.get((type_id, outcome))
+        if child is None:
+            child = self._outcome_metrics[(type_id, outcome)] = metrics.DELIVERIES.labels(
+                type_id, outcome
+            )
+        child.inc()
+
+    def _compute_capacity(self) -> int:
         settings = self.settings
-        cap = max(256, settings.concurrency * 8)
+        cap = max(1024, settings.concurrency * 64)
         connector = self.connector
         if connector is not None:
             for action_type in connector.type.actions:
@@ -319,10 +336,10 @@ class ConnectorRunner:
             if outcome is None:
                 out.success(item, now)
                 self.health.record(True)
-                metrics.DELIVERIES.labels(type_id, "success").inc()
+                self._count(type_id, "success")
             elif isinstance(outcome, SkippableDelivery):
                 out.drop(item, now)
-                metrics.DELIVERIES.labels(type_id, "dropped").inc()
+                self._count(type_id, "dropped")
             else:
                 self.health.record(False)
                 if outcome.category == "rate_limit":
@@ -336,7 +353,7 @@ class ConnectorRunner:
                 if retry is not None:
                     out.retry(item, retry.at, attempts, outcome.message, now)
                     engine.retry_scheduled(self, retry.at)
-                    metrics.DELIVERIES.labels(type_id, "retried").inc()
+                    self._count(type_id, "retried")
                 else:
                     if shown_request is None:
                         shown_request = mask_request(request, connector.secrets)
@@ -356,7 +373,7 @@ class ConnectorRunner:
                         ),
                         now,
                     )
-                    metrics.DELIVERIES.labels(type_id, "error").inc()
+                    self._count(type_id, "error")
             trace_id = item.payload.get("tealium_trace_id")
             if trace_id:
                 out.traces.append(

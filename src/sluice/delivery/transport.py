@@ -108,11 +108,24 @@ class AiohttpTransport:
         limit: int = 1000,
         limit_per_host: int = 256,
     ) -> None:
-        self.allow_private = allow_private
         self._resolver = GuardedResolver(resolver, allow_private=allow_private)
+        self._allow_private = allow_private
         self._limit = limit
         self._limit_per_host = limit_per_host
         self._session: aiohttp.ClientSession | None = None
+        # Per-request work that only depends on the URL or the timeout, done once.
+        self._checked_urls: dict[str, None] = {}
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+
+    @property
+    def allow_private(self) -> bool:
+        return self._allow_private
+
+    @allow_private.setter
+    def allow_private(self, value: bool) -> None:
+        self._allow_private = value
+        self._resolver.allow_private = value
+        self._checked_urls.clear()
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -132,7 +145,14 @@ class AiohttpTransport:
         return self._session
 
     async def send(self, request: HttpRequest, timeout: float) -> HttpResponse:
-        check_literal_host(request.url, self.allow_private)
+        if request.url not in self._checked_urls:
+            check_literal_host(request.url, self.allow_private)
+            if len(self._checked_urls) > 10_000:
+                self._checked_urls.clear()
+            self._checked_urls[request.url] = None
+        client_timeout = self._timeouts.get(timeout)
+        if client_timeout is None:
+            client_timeout = self._timeouts[timeout] = aiohttp.ClientTimeout(total=timeout)
         session = self._get_session()
         started = time.perf_counter()
         try:
@@ -142,7 +162,7 @@ class AiohttpTransport:
                 headers=request.headers,
                 data=request.body,
                 allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(total=timeout),
+                timeout=client_timeout,
             ) as response:
                 body = await response.content.read(MAX_RESPONSE_BYTES)
                 headers = {k.lower(): v for k, v in response.headers.items()}

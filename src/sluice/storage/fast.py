@@ -1,0 +1,50 @@
+"""Raw DB-API statements for the few writes on the event hot path.
+
+SQLAlchemy Core costs a few microseconds per row to build parameters and cache keys;
+for the statements that run once or more per event (routing and delivery bookkeeping)
+that is a large share of the work, so they go to the driver's ``executemany`` directly.
+SQL is written with ``?`` placeholders and converted for PostgreSQL's driver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection
+
+
+def _cursor(conn: Connection) -> Any:
+    return conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+
+
+def _sql(conn: Connection, sql: str) -> str:
+    return sql.replace("?", "%s") if conn.dialect.name == "postgresql" else sql
+
+
+def executemany(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    if not rows:
+        return
+    cursor = _cursor(conn)
+    try:
+        cursor.executemany(_sql(conn, sql), rows)
+    finally:
+        cursor.close()
+
+
+def fetchall(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    cursor = _cursor(conn)
+    try:
+        cursor.execute(_sql(conn, sql), params)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
+def true(conn: Connection) -> str:
+    """The literal for a true boolean column in this dialect."""
+    return "true" if conn.dialect.name == "postgresql" else "1"
+
+
+def false(conn: Connection) -> str:
+    return "false" if conn.dialect.name == "postgresql" else "0"

@@ -56,11 +56,13 @@ def run_sluice(
     worker = start_sluice("worker", database)
     try:
         started = None
+        cpu_at_start = 0.0
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
             ok, failed = sink.counts()
             if started is None and ok + failed:
                 started = time.perf_counter()
+                cpu_at_start = _cpu_seconds(worker.pid)
             delivered = ok * (batch_size or 1)
             if delivered >= events:
                 break
@@ -77,7 +79,7 @@ def run_sluice(
                 break
             time.sleep(0.05)
         ok, failed = sink.counts()
-        cpu = _cpu_seconds(worker.pid)
+        cpu = _cpu_seconds(worker.pid) - cpu_at_start
         with services.db.read() as conn:
             error_rows = int(conn.execute(select(func.count()).select_from(error_records)).scalar())
         return {

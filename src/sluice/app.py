@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.middleware.sessions import SessionMiddleware
 
-from sluice import __version__
+from sluice import __version__, ui
 from sluice.api import errors as api_errors
 from sluice.api.routes import ROUTERS
 from sluice.collect.routes import ROUTES as COLLECT_ROUTES
@@ -89,6 +89,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     for router in ROUTERS:
         app.include_router(router, prefix="/api/v1")
     app.router.routes.extend(COLLECT_ROUTES)
+    ui.install(app)
     if settings.demo:
         from sluice.demo import ROUTES as DEMO_ROUTES
 

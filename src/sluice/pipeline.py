@@ -25,13 +25,14 @@ from sluice.auth import tokens
 from sluice.config import attributes as attributes_service
 from sluice.config import revision
 from sluice.delivery.engine import LEASE_SECONDS, DeliveryEngine
-from sluice.delivery.outcomes import Item
+from sluice.delivery.outcomes import InFlight, Item
 from sluice.delivery.transport import AiohttpTransport, Transport
 from sluice.engine import compiled as compiled_config
 from sluice.engine.compiled import CompiledConfig, LiveProfile
-from sluice.engine.router import StoredEvent, route_events
+from sluice.engine.router import Routed, StoredEvent, TraceStep, route_events
 from sluice.engine.templates import TemplateEngine
 from sluice.reporting import retention
+from sluice.reporting.counters import CounterDelta
 from sluice.services import Services
 
 if TYPE_CHECKING:
@@ -85,6 +86,12 @@ class Pipeline:
         self._buckets: dict[str, tuple[float, float]] = {}
         self._token_cache: dict[tuple[str, str], tuple[bool, float]] = {}
         self._observations: dict[str, dict[str, tuple[str, Any, float, float]]] = {}
+        # SQLite: events up to this seq are routed or in flight in this process.
+        self._claimed_upto = 0
+        # Set by this process's API after a change, so routing sees it at once; changes
+        # made by other processes are seen within half a second.
+        self.config_hint = False
+        self._last_config_check = 0.0
         # AudienceStream: set in start() when the workers run (see sluice.audiences).
         self.audiences: AudienceStage | None = None
 
@@ -92,6 +99,7 @@ class Pipeline:
 
     async def start(self, *, run_workers: bool) -> None:
         self.run_workers = run_workers
+        self.services.db.config_hooks.append(self._config_changed)
         self.writer.start()
         await self.reload_config()
         if run_workers:
@@ -123,6 +131,8 @@ class Pipeline:
         await self._flush_observations()
         await self.transport.close()
         await asyncio.to_thread(self.writer.stop)
+        if self._config_changed in self.services.db.config_hooks:
+            self.services.db.config_hooks.remove(self._config_changed)
 
     # --- the compiled configuration -----------------------------------------------------
 
@@ -146,6 +156,9 @@ class Pipeline:
             self.config = await asyncio.to_thread(build)
             if self.engine is not None:
                 self.engine.config_changed()
+
+    def _config_changed(self) -> None:
+        self.config_hint = True
 
     async def _config_loop(self) -> None:
         interval = self.services.settings.config_poll_seconds
@@ -227,7 +240,10 @@ class Pipeline:
     async def _route_loop(self) -> None:
         while True:
             try:
-                await self.reload_config()
+                if self.config_hint or time.monotonic() - self._last_config_check > 0.5:
+                    self.config_hint = False
+                    self._last_config_check = time.monotonic()
+                    await self.reload_config()
                 rooms = self.engine.rooms() if self.engine is not None else {}
                 if rooms and max(rooms.values()) <= 0 and self.engine is not None:
                     # Every connector's queue is full: route more when one has room,
@@ -271,17 +287,26 @@ class Pipeline:
     ) -> tuple[int, list[Item]]:
         """Route the oldest unrouted events in this transaction.
 
-        Deliveries for connectors with room in their queues are inserted already leased
-        and handed to the delivery engine in memory (no claim round trip); the others
-        wait in the table until the dispatcher claims them.
+        On SQLite (one worker process), the first attempts of deliveries for connectors
+        with room are handed to the delivery engine in memory, tracked per event
+        (``InFlight``) and written only when every one of them has an outcome. The rest
+        (and everything on PostgreSQL, where several workers share the queue) become
+        delivery rows now; those for connectors with room are inserted already leased
+        and handed over too, so no claim round trip is needed.
         """
-        sql = (
-            "SELECT seq, id, profile_id, received_at, payload FROM events"
-            f" WHERE routed = {fast.false(conn)} ORDER BY seq LIMIT ?"
-        )
-        if not self.services.db.is_sqlite:
-            sql += " FOR UPDATE SKIP LOCKED"
-        rows = fast.fetchall(conn, sql, (limit,))
+        in_memory = self.services.db.is_sqlite
+        if in_memory:
+            sql = (
+                "SELECT seq, id, profile_id, received_at, payload FROM events"
+                " WHERE routed = 0 AND seq > ? ORDER BY seq LIMIT ?"
+            )
+            rows = fast.fetchall(conn, sql, (self._claimed_upto, limit))
+        else:
+            sql = (
+                "SELECT seq, id, profile_id, received_at, payload FROM events"
+                " WHERE routed = false ORDER BY seq LIMIT ? FOR UPDATE SKIP LOCKED"
+            )
+            rows = fast.fetchall(conn, sql, (limit,))
         if not rows:
             return 0, []
         loads = orjson.loads
@@ -292,17 +317,91 @@ class Pipeline:
             # Tealium's order: event → visitor profile → enrichments → audiences →
             # audience-triggered actions; all in this same transaction.
             self.audiences.process(conn, config, stored, routed, now)
-        handoff = self._insert_deliveries(conn, routed.deliveries, stored, rooms, now)
+        if in_memory:
+            handoff = self._plan_in_memory(conn, routed, stored, rooms, now)
+        else:
+            handoff = self._insert_deliveries(conn, routed.deliveries, stored, rooms, now)
+            self._mark_routed(conn, [event.seq for event in stored])
+            routed.counts.write(conn)
+            if routed.traces:
+                conn.execute(traces.insert(), [t.row(now) for t in routed.traces])
+        self._observe(stored, now)
+        return len(rows), handoff
+
+    def _plan_in_memory(
+        self,
+        conn: Connection,
+        routed: Routed,
+        stored: list[StoredEvent],
+        rooms: dict[str, int],
+        now: float,
+    ) -> list[Item]:
+        room = dict(rooms)
+        by_event: dict[int, list[dict[str, Any]]] = {}
+        for row in routed.deliveries:
+            by_event.setdefault(row["event_seq"], []).append(row)
+        handoff: list[Item] = []
+        now_rows: list[dict[str, Any]] = []
+        now_routed: list[int] = []
+        now_counts = CounterDelta()
+        now_traces: list[TraceStep] = []
+        for event in stored:
+            rows = by_event.get(event.seq, [])
+            visitor_stage = self.audiences is not None and any(r.get("data") for r in rows)
+            fast_rows = []
+            if not visitor_stage:
+                for row in rows:
+                    if room.get(row["connector_id"], 0) > 0:
+                        room[row["connector_id"]] -= 1
+                        fast_rows.append(row)
+            tally = routed.tallies.get(event.seq, ())
+            trace = routed.trace_of.get(event.seq)
+            if not fast_rows:
+                now_rows.extend(rows)
+                now_routed.append(event.seq)
+                for action_id, connector_id, name in tally:
+                    now_counts.add(action_id, connector_id, event.profile_id, now, name)
+                if trace is not None:
+                    now_traces.append(trace)
+                continue
+            flight = InFlight(
+                event.seq,
+                event.profile_id,
+                len(fast_rows),
+                list(tally),
+                [r for r in rows if r not in fast_rows] if len(rows) > len(fast_rows) else [],
+                [trace] if trace is not None else [],
+            )
+            for row in fast_rows:
+                handoff.append(
+                    Item(
+                        seq=0,
+                        event_id=event.id,
+                        action_id=row["action_id"],
+                        connector_id=row["connector_id"],
+                        profile_id=event.profile_id,
+                        attempts=0,
+                        received_at=event.received_at,
+                        payload=event.payload,
+                        inflight=flight,
+                    )
+                )
+        self._claimed_upto = stored[-1].seq
+        if now_rows:
+            self._insert_deliveries(conn, now_rows, stored, {}, now)
+        self._mark_routed(conn, now_routed)
+        now_counts.write(conn)
+        if now_traces:
+            conn.execute(traces.insert(), [t.row(now) for t in now_traces])
+        return handoff
+
+    @staticmethod
+    def _mark_routed(conn: Connection, seqs: list[int]) -> None:
         fast.executemany(
             conn,
             f"UPDATE events SET routed = {fast.true(conn)} WHERE seq = ?",
-            [(r[0],) for r in rows],
+            [(s,) for s in seqs],
         )
-        routed.counts.write(conn)
-        if routed.traces:
-            conn.execute(traces.insert(), [t.row(now) for t in routed.traces])
-        self._observe(stored, now)
-        return len(rows), handoff
 
     def _insert_deliveries(
         self,

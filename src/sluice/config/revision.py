@@ -5,11 +5,13 @@ from __future__ import annotations
 from sqlalchemy import Connection, insert, select, update
 
 from sluice import timeutil
+from sluice.storage.db import CONFIG_CHANGED
 from sluice.storage.tables import config_revisions
 
 
 def bump(conn: Connection) -> None:
     """Tell every process (through the database) that the runtime config changed."""
+    conn.info[CONFIG_CHANGED] = True
     result = conn.execute(
         update(config_revisions)
         .where(config_revisions.c.id == 1)

@@ -49,7 +49,8 @@ class DeliveryEngine:
         self.postgres = postgres
         self.runners: dict[str, ConnectorRunner] = {}
         self.outcomes = Outcomes()
-        self.held: set[int] = set()
+        self.held: set[int] = set()  # claimed rows, whose leases we renew
+        self.in_memory = 0  # first attempts of in-flight events (no rows)
         self.draining = False
         self._wake = asyncio.Event()
         self._flush_needed = asyncio.Event()
@@ -80,7 +81,7 @@ class DeliveryEngine:
         for runner in self.runners.values():
             runner.flush_batches()
         deadline = time.monotonic() + grace
-        while self.held and time.monotonic() < deadline:  # noqa: ASYNC110 - polls two things
+        while (self.held or self.in_memory) and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         for task in self._tasks:
             task.cancel()
@@ -114,7 +115,10 @@ class DeliveryEngine:
         by_connector: dict[str, list[Item]] = {}
         for item in items:
             by_connector.setdefault(item.connector_id, []).append(item)
-            self.held.add(item.seq)
+            if item.seq:
+                self.held.add(item.seq)
+            else:
+                self.in_memory += 1
         for connector_id, group in by_connector.items():
             self.runner(connector_id).offer(group)
 
@@ -130,19 +134,29 @@ class DeliveryEngine:
 
     def retry_scheduled(self, runner: ConnectorRunner, at: float) -> None:
         # The retry row is written with the next flush; look for it shortly after.
-        runner.wake_at = min(runner.wake_at or at, max(at, time.time() + 2 * FLUSH_EVERY))
+        wake = max(at, time.time() + 2 * FLUSH_EVERY)
+        if not runner.wake_at or wake < runner.wake_at:
+            runner.wake_at = wake
+            self._wake.set()
 
     def finished(self, items: list[Item]) -> None:
         runner = None
         for item in items:
-            self.held.discard(item.seq)
+            if item.seq:
+                self.held.discard(item.seq)
+            else:
+                self.in_memory -= 1
             runner = self.runners.get(item.connector_id)
             if runner is not None:
                 runner.held -= 1
-        if runner is not None and runner.held <= runner.capacity() * 3 // 4:
-            self.room_available.set()
+        if runner is not None:
+            if runner.held <= runner.capacity() * 3 // 4:
+                self.room_available.set()
+            if runner.starved:
+                # It has rows waiting for room: claim them now that there is some.
+                runner.starved = False
+                self._wake.set()
         self._flush_needed.set()
-        self._wake.set()
 
     def health_changed(self, connector_id: str, state: HealthState) -> None:
         self._health_writes[connector_id] = state
@@ -168,6 +182,8 @@ class DeliveryEngine:
                     room = runner.room()
                     if room > 0:
                         wanted.append((connector_id, min(room, CLAIM_LIMIT)))
+                    else:
+                        runner.starved = True
                 elif runner.wake_at < soonest:
                     soonest = runner.wake_at
             if wanted:

@@ -23,9 +23,38 @@ from sluice.storage.tables import deliveries, error_records, traces
 BODY_LIMIT = 8192
 
 
+class InFlight:
+    """An event whose first delivery attempts run from memory, not from table rows.
+
+    Nothing of its routing is written until every one of those attempts has an outcome;
+    then, in one transaction, the event is marked routed and its counters, error records
+    and any rows for retries are written. A crash before that leaves the event unrouted,
+    so it is routed again: at least once, and the counters stay exact.
+    """
+
+    __slots__ = ("errors", "event_seq", "pending", "profile_id", "rows", "tally", "traces")
+
+    def __init__(
+        self,
+        event_seq: int,
+        profile_id: str,
+        pending: int,
+        tally: list[tuple[str, str, str]],
+        rows: list[dict[str, Any]],
+        traces: list[TraceStep],
+    ) -> None:
+        self.event_seq = event_seq
+        self.profile_id = profile_id
+        self.pending = pending
+        self.tally = tally  # (action id, connector id, counter name)
+        self.rows = rows  # deliveries to insert once the event is done
+        self.errors: list[ErrorRecord] = []
+        self.traces = traces
+
+
 @dataclass(slots=True)
 class Item:
-    """One claimed delivery: an event for an action."""
+    """One delivery: an event for an action (``seq`` 0 while it has no table row)."""
 
     seq: int
     event_id: str
@@ -36,6 +65,7 @@ class Item:
     received_at: float
     payload: dict[str, Any]
     data: dict[str, Any] | None = None
+    inflight: InFlight | None = None
 
     @property
     def context(self) -> dict[str, Any]:
@@ -62,22 +92,66 @@ class Outcomes:
 
     done: list[int] = field(default_factory=list)  # delivery seqs to delete
     retries: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)  # deliveries to insert
+    routed: list[int] = field(default_factory=list)  # event seqs now fully routed
     errors: list[ErrorRecord] = field(default_factory=list)
     counts: CounterDelta = field(default_factory=CounterDelta)
     traces: list[TraceStep] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.done) + len(self.retries)
+        return len(self.done) + len(self.retries) + len(self.rows) + len(self.routed)
+
+    def _settle(self, flight: InFlight, item: Item, name: str, now: float) -> None:
+        flight.tally.append((item.action_id, item.connector_id, name))
+        flight.pending -= 1
+        if flight.pending == 0:
+            self.routed.append(flight.event_seq)
+            add = self.counts.add
+            for action_id, connector_id, counter in flight.tally:
+                add(action_id, connector_id, flight.profile_id, now, counter)
+            if flight.rows:
+                self.rows.extend(flight.rows)
+            if flight.errors:
+                self.errors.extend(flight.errors)
+            if flight.traces:
+                self.traces.extend(flight.traces)
 
     def success(self, item: Item, now: float) -> None:
+        flight = item.inflight
+        if flight is not None:
+            self._settle(flight, item, "success", now)
+            return
         self.done.append(item.seq)
         self.counts.add(item.action_id, item.connector_id, item.profile_id, now, "success")
 
     def drop(self, item: Item, now: float) -> None:
+        flight = item.inflight
+        if flight is not None:
+            self._settle(flight, item, "dropped", now)
+            return
         self.done.append(item.seq)
         self.counts.add(item.action_id, item.connector_id, item.profile_id, now, "dropped")
 
     def retry(self, item: Item, at: float, attempts: int, message: str, now: float) -> None:
+        flight = item.inflight
+        if flight is not None:
+            flight.rows.append(
+                {
+                    "event_seq": flight.event_seq,
+                    "event_id": item.event_id,
+                    "profile_id": item.profile_id,
+                    "connector_id": item.connector_id,
+                    "action_id": item.action_id,
+                    "attempts": attempts,
+                    "next_at": at,
+                    "lease_until": None,
+                    "created_at": now,
+                    "data": jsonutil.dumps(item.data) if item.data is not None else None,
+                    "last_error": message[:1000],
+                }
+            )
+            self._settle(flight, item, "retried", now)
+            return
         self.retries.append(
             {
                 "b_seq": item.seq,
@@ -91,6 +165,11 @@ class Outcomes:
 
     def error(self, record: ErrorRecord, now: float) -> None:
         item = record.item
+        flight = item.inflight
+        if flight is not None:
+            flight.errors.append(record)
+            self._settle(flight, item, "error", now)
+            return
         self.done.append(item.seq)
         self.errors.append(record)
         self.counts.add(item.action_id, item.connector_id, item.profile_id, now, "error")
@@ -111,6 +190,13 @@ class Outcomes:
                 self.retries,
             )
         fast.executemany(conn, "DELETE FROM deliveries WHERE seq = ?", [(s,) for s in self.done])
+        if self.rows:
+            conn.execute(deliveries.insert(), self.rows)
+        fast.executemany(
+            conn,
+            f"UPDATE events SET routed = {fast.true(conn)} WHERE seq = ?",
+            [(s,) for s in self.routed],
+        )
         if self.traces:
             conn.execute(traces.insert(), [t.row(now) for t in self.traces])
         self.counts.write(conn)

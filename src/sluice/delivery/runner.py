@@ -53,6 +53,7 @@ class ConnectorRunner:
         self.batches: dict[str, _Batch] = {}
         self.held = 0  # items claimed and not yet finished
         self.wake_at = 0.0  # when the dispatcher should next look for due work
+        self.starved = False  # due rows wait for room in this runner
         self._ready = asyncio.Event()
         self._workers: list[asyncio.Task[None]] = []
         self._batch_timer: asyncio.Task[None] | None = None

@@ -53,6 +53,10 @@ class Routed:
     deliveries: list[dict[str, Any]] = field(default_factory=list)
     counts: CounterDelta = field(default_factory=CounterDelta)
     traces: list[TraceStep] = field(default_factory=list)
+    # The same counts and traces per event (by seq), for events whose first delivery
+    # attempts are tracked in memory and recorded only when they all have an outcome.
+    tallies: dict[int, list[tuple[str, str, str]]] = field(default_factory=dict)
+    trace_of: dict[int, TraceStep] = field(default_factory=dict)
 
 
 def delivery_row(
@@ -84,6 +88,7 @@ def route_events(config: CompiledConfig, events: list[StoredEvent], now: float) 
         source_key = payload.get("tealium_datasource")
         matched: list[str] = []
         filtered: list[str] = []
+        tally: list[tuple[str, str, str]] = []
         for action in profile.event_actions:
             if action.data_source_key is not None and action.data_source_key != source_key:
                 continue
@@ -91,6 +96,7 @@ def route_events(config: CompiledConfig, events: list[StoredEvent], now: float) 
                 continue
             connector = action.connector
             counts.add(action.id, connector.id, event.profile_id, now, "triggered")
+            tally.append((action.id, connector.id, "triggered"))
             if action.consent and not consent_allows(
                 action.consent,
                 payload,
@@ -98,31 +104,33 @@ def route_events(config: CompiledConfig, events: list[StoredEvent], now: float) 
                 missing=profile.missing_consent,
             ):
                 counts.add(action.id, connector.id, event.profile_id, now, "filtered_consent")
+                tally.append((action.id, connector.id, "filtered_consent"))
                 if trace_id:
                     filtered.append(action.id)
                 continue
             routed.deliveries.append(delivery_row(event, action, now))
             if trace_id:
                 matched.append(action.id)
+        if tally:
+            routed.tallies[event.seq] = tally
         if trace_id:
-            routed.traces.append(
-                TraceStep(
-                    event.profile_id,
-                    str(trace_id),
-                    event.id,
-                    "routed",
-                    {
-                        "event": payload,
-                        "triggered": [
-                            {"action_id": a, "name": config.actions[a].name} for a in matched
-                        ],
-                        "filtered_consent": [
-                            {"action_id": a, "name": config.actions[a].name} for a in filtered
-                        ],
-                        "consent_categories": payload.get("consent_categories"),
-                        "consent_enforcement": profile.enforcement,
-                    },
-                    payload.get("tealium_visitor_id"),
-                )
+            routed.trace_of[event.seq] = step = TraceStep(
+                event.profile_id,
+                str(trace_id),
+                event.id,
+                "routed",
+                {
+                    "event": payload,
+                    "triggered": [
+                        {"action_id": a, "name": config.actions[a].name} for a in matched
+                    ],
+                    "filtered_consent": [
+                        {"action_id": a, "name": config.actions[a].name} for a in filtered
+                    ],
+                    "consent_categories": payload.get("consent_categories"),
+                    "consent_enforcement": profile.enforcement,
+                },
+                payload.get("tealium_visitor_id"),
             )
+            routed.traces.append(step)
     return routed

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -67,10 +67,17 @@ def _sqlite_on_begin(conn: Connection) -> None:
 _SYNCHRONOUS = "NORMAL"
 
 
+# Set in a connection's ``info`` by a transaction that changed the runtime configuration.
+CONFIG_CHANGED = "sluice_config_changed"
+
+
 class Database:
     """The engine plus the few backend differences the rest of Sluice needs to know."""
 
     def __init__(self, url: str, *, pool_size: int = 8) -> None:
+        # Called after a committed transaction that changed the runtime configuration, so
+        # this process's pipeline sees the change at once (others poll the revision).
+        self.config_hooks: list[Callable[[], None]] = []
         self.url = normalize_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
         if self.is_sqlite:
@@ -92,6 +99,10 @@ class Database:
         """A connection in a transaction, committed on success."""
         with self.engine.begin() as conn:
             yield conn
+            changed = conn.info.pop(CONFIG_CHANGED, False)
+        if changed:
+            for hook in self.config_hooks:
+                hook()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -14,7 +15,8 @@ from starlette.middleware.sessions import SessionMiddleware
 from sluice import __version__, ui
 from sluice.api import errors as api_errors
 from sluice.api.routes import ROUTERS
-from sluice.collect.routes import ROUTES as COLLECT_ROUTES
+from sluice.collect.routes import PATHS as COLLECT_PATHS
+from sluice.collect.routes import CollectApp
 from sluice.errors import ConfigurationError
 from sluice.services import Services
 from sluice.settings import Settings
@@ -39,6 +41,18 @@ def prepare_database(services: Services) -> None:
             migrate.upgrade(services.db)
     elif not migrate.is_current(services.db):
         raise ConfigurationError("the database schema is behind: run `sluice migrate` first")
+
+
+class SluiceApp(FastAPI):
+    """FastAPI for the management API and UI; the collect API's paths skip it entirely."""
+
+    collect: CollectApp
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] in COLLECT_PATHS:
+            await self.collect(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
@@ -67,7 +81,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             await pipeline.stop()
             services.pipeline = None
 
-    app = FastAPI(
+    app = SluiceApp(
         title="Sluice",
         version=__version__,
         description=API_DESCRIPTION,
@@ -88,7 +102,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     api_errors.install(app)
     for router in ROUTERS:
         app.include_router(router, prefix="/api/v1")
-    app.router.routes.extend(COLLECT_ROUTES)
+    app.collect = CollectApp(services)
     ui.install(app)
     if settings.demo:
         from sluice.demo import ROUTES as DEMO_ROUTES

@@ -10,10 +10,20 @@ def now() -> float:
     return time.time()
 
 
+_second_cache: tuple[int, str] = (-1, "")
+
+
 def iso(ts: float | None) -> str | None:
+    """``2026-11-28T10:00:00.123Z``; the collect API calls this for every event."""
+    global _second_cache
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    second = int(ts // 1)
+    cached_second, text = _second_cache
+    if second != cached_second:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _second_cache = (second, text)
+    return f"{text}.{int((ts - second) * 1000):03d}Z"
 
 
 def parse_iso(text: str) -> float:

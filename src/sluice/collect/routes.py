@@ -1,8 +1,9 @@
-"""HTTP endpoints of the collect API: ``POST /event``, ``GET /event``, ``POST /bulk-event``.
+"""The collect API over raw ASGI: ``POST /event``, ``GET /event``, ``POST /bulk-event``.
 
-Plain Starlette endpoints (not FastAPI) because this is the hot path: every request is
-read with a size cap, validated, and its events handed to the group-commit writer; the
-answer goes out only after the commit.
+This is the hot path, so it bypasses the framework: ``SluiceApp`` hands these paths
+straight to :class:`CollectApp` (no routing table, no middleware), which reads the body
+with a size cap, validates, hands the events to the group-commit writer and answers only
+after the commit.
 """
 
 from __future__ import annotations
@@ -11,12 +12,11 @@ import base64
 import logging
 import math
 import time
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 import orjson
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from sluice import metrics
 from sluice.collect.validate import (
@@ -33,66 +33,24 @@ from sluice.timeutil import iso
 if TYPE_CHECKING:
     from sluice.engine.compiled import LiveProfile
     from sluice.pipeline import Pipeline
+    from sluice.services import Services
 
 log = logging.getLogger("sluice.collect")
 
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+PATHS = frozenset(("/event", "/bulk-event"))
 GIF = base64.b64decode("R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==")
-_JSON = "application/json"
-
-
-def _error(
-    status: int, message: str, retry_after: int | None = None, body: bool = True
-) -> Response:
-    headers = {"X-Error": message[:300].encode("ascii", "replace").decode()}
-    if retry_after is not None:
-        headers["Retry-After"] = str(retry_after)
-    if not body:
-        return Response(status_code=status, headers=headers)
-    return Response(
-        orjson.dumps({"error": message}), status_code=status, headers=headers, media_type=_JSON
-    )
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            if int(declared) > limit:
-                raise CollectError(413, f"the body is larger than {limit} bytes")
-        except ValueError as exc:
-            raise CollectError(400, "invalid Content-Length") from exc
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise CollectError(413, f"the body is larger than {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _parse_body(request: Request, body: bytes) -> Any:
-    ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if ctype == "application/x-www-form-urlencoded":
-        return parse_form(body)
-    if not body.strip():
-        raise CollectError(400, "the body is empty: send a JSON object")
-    return parse_json(body)
-
-
-def _pipeline(request: Request) -> Pipeline:
-    pipeline: Pipeline | None = request.app.state.services.pipeline
-    if pipeline is None or not pipeline.ready:
-        raise CollectError(503, "Sluice is starting", retry_after=1)
-    return pipeline
-
-
-async def _accept(request: Request, raw_events: list[dict[str, Any]]) -> list[str]:
-    return await accept_events(_pipeline(request), raw_events, request.headers.get("authorization"))
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+_GIF_HEADERS = [(b"content-type", b"image/gif"), (b"cache-control", b"no-store")]
 
 
 async def accept_events(
-    pipeline: Pipeline, raw_events: list[dict[str, Any]], authorization: str | None = None
+    pipeline: Pipeline,
+    raw_events: list[dict[str, Any]],
+    authorization: str | bytes | None = None,
 ) -> list[str]:
     """Check account, profile, data source, token, rate and queue; store; return ids."""
     settings = pipeline.services.settings
@@ -117,7 +75,10 @@ async def accept_events(
         groups[profile.id] = (profile, count + 1)
     for profile, count in groups.values():
         token_needed = profile.settings.get("collect_token_required")
-        if token_needed and not await pipeline.collect_token_ok(authorization, profile):
+        header = (
+            authorization.decode("latin-1") if isinstance(authorization, bytes) else authorization
+        )
+        if token_needed and not await pipeline.collect_token_ok(header, profile):
             raise CollectError(401, "this profile needs Authorization: Bearer <token>")
         wait = pipeline.rate_limit(profile, count)
         if wait is not None:
@@ -155,38 +116,60 @@ async def accept_events(
     return ids
 
 
-def _ok(ids: list[str]) -> Response:
-    return Response(orjson.dumps({"accepted": len(ids), "event_ids": ids}), media_type=_JSON)
+class CollectApp:
+    """The three collect endpoints as one small ASGI application."""
 
+    def __init__(self, services: Services) -> None:
+        self.services = services
 
-async def post_event(request: Request) -> Response:
-    try:
-        settings = request.app.state.services.settings
-        body = await _read_body(request, settings.max_event_bytes)
-        event = _parse_body(request, body)
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method = scope["method"]
+        path = scope["path"]
+        is_get = path == "/event" and method in ("GET", "HEAD")
+        try:
+            if is_get:
+                await self._get_event(scope, send)
+            elif method != "POST":
+                raise CollectError(405, f"use POST (or GET for /event), not {method}")
+            elif path == "/event":
+                await self._post_event(scope, receive, send)
+            else:
+                await self._post_bulk(scope, receive, send)
+        except CollectError as exc:
+            metrics.EVENTS_REFUSED.labels(str(exc.status)).inc()
+            await _error(send, exc.status, exc.message, exc.retry_after, body=not is_get)
+        except Exception:  # never a traceback to a client, never a dead server
+            log.exception("collect request failed")
+            await _error(send, 500, "internal error", body=not is_get)
+
+    def _pipeline(self) -> Pipeline:
+        pipeline = self.services.pipeline
+        if pipeline is None or not pipeline.ready:
+            raise CollectError(503, "Sluice is starting", retry_after=1)
+        return pipeline
+
+    async def _post_event(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = _headers(scope)
+        body = await _read_body(headers, receive, self.services.settings.max_event_bytes)
+        event = _parse_body(headers, body)
         if not isinstance(event, dict):
             raise CollectError(400, "the event must be a JSON object")
-        return _ok(await _accept(request, [event]))
-    except CollectError as exc:
-        metrics.EVENTS_REFUSED.labels(str(exc.status)).inc()
-        return _error(exc.status, exc.message, exc.retry_after)
+        ids = await accept_events(self._pipeline(), [event], headers.get(b"authorization"))
+        await _ok(send, ids)
 
+    async def _get_event(self, scope: Scope, send: Send) -> None:
+        query = scope.get("query_string", b"").decode("latin-1")
+        event = pairs_to_event(parse_qsl(query, keep_blank_values=True))
+        headers = _headers(scope)
+        await accept_events(self._pipeline(), [event], headers.get(b"authorization"))
+        await send({"type": "http.response.start", "status": 200, "headers": _GIF_HEADERS})
+        await send({"type": "http.response.body", "body": GIF})
 
-async def get_event(request: Request) -> Response:
-    try:
-        event = pairs_to_event(list(request.query_params.multi_items()))
-        await _accept(request, [event])
-        return Response(GIF, media_type="image/gif", headers={"Cache-Control": "no-store"})
-    except CollectError as exc:
-        metrics.EVENTS_REFUSED.labels(str(exc.status)).inc()
-        return _error(exc.status, exc.message, exc.retry_after, body=False)
-
-
-async def post_bulk(request: Request) -> Response:
-    try:
-        settings = request.app.state.services.settings
-        body = await _read_body(request, settings.max_bulk_bytes)
-        document = _parse_body(request, body)
+    async def _post_bulk(self, scope: Scope, receive: Receive, send: Send) -> None:
+        settings = self.services.settings
+        headers = _headers(scope)
+        body = await _read_body(headers, receive, settings.max_bulk_bytes)
+        document = _parse_body(headers, body)
         if not isinstance(document, dict):
             raise CollectError(400, "the body must be a JSON object with an events list")
         events = document.get("events")
@@ -204,14 +187,68 @@ async def post_bulk(request: Request) -> Response:
             if not isinstance(event, dict):
                 raise CollectError(400, f"events[{index}] must be a JSON object")
             merged.append({**shared, **event})
-        return _ok(await _accept(request, merged))
-    except CollectError as exc:
-        metrics.EVENTS_REFUSED.labels(str(exc.status)).inc()
-        return _error(exc.status, exc.message, exc.retry_after)
+        ids = await accept_events(self._pipeline(), merged, headers.get(b"authorization"))
+        await _ok(send, ids)
 
 
-ROUTES = [
-    Route("/event", post_event, methods=["POST"]),
-    Route("/event", get_event, methods=["GET"]),
-    Route("/bulk-event", post_bulk, methods=["POST"]),
-]
+def _headers(scope: Scope) -> dict[bytes, bytes]:
+    return {name.lower(): value for name, value in scope["headers"]}
+
+
+async def _read_body(headers: dict[bytes, bytes], receive: Receive, limit: int) -> bytes:
+    declared = headers.get(b"content-length")
+    if declared is not None:
+        try:
+            too_big = int(declared) > limit
+        except ValueError as exc:
+            raise CollectError(400, "invalid Content-Length") from exc
+        if too_big:
+            raise CollectError(413, f"the body is larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise CollectError(400, "the client went away")
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise CollectError(413, f"the body is larger than {limit} bytes")
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _parse_body(headers: dict[bytes, bytes], body: bytes) -> Any:
+    ctype = headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
+    if ctype == b"application/x-www-form-urlencoded":
+        return parse_form(body)
+    if not body.strip():
+        raise CollectError(400, "the body is empty: send a JSON object")
+    return parse_json(body)
+
+
+async def _ok(send: Send, ids: list[str]) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": _JSON_HEADERS})
+    await send(
+        {
+            "type": "http.response.body",
+            "body": orjson.dumps({"accepted": len(ids), "event_ids": ids}),
+        }
+    )
+
+
+async def _error(
+    send: Send, status: int, message: str, retry_after: int | None = None, body: bool = True
+) -> None:
+    headers = [(b"x-error", message[:300].encode("ascii", "replace"))]
+    if retry_after is not None:
+        headers.append((b"retry-after", str(retry_after).encode()))
+    if body:
+        headers.extend(_JSON_HEADERS)
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send(
+        {"type": "http.response.body", "body": orjson.dumps({"error": message}) if body else b""}
+    )

@@ -330,6 +330,8 @@ def classify_error(service: str, response: HttpResponse, hints: Mapping[str, str
     retry_after = parse_retry_after(response.headers.get("retry-after"))
     outcome = classify_code(service, code, message, response.status, hints, retry_after)
     if outcome is not None:
+        if response.status in (401, 403) and outcome.category == "http_4xx":
+            return FatalDelivery("auth", outcome.message, status_code=response.status)
         if response.status >= 500 and isinstance(outcome, FatalDelivery):
             # An unknown code on a 5xx is still the service's trouble: retry it.
             return RetryableDelivery("http_5xx", outcome.message, status_code=response.status)

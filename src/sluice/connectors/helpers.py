@@ -7,6 +7,7 @@ for one event becomes an error record of category ``mapping`` instead of a crash
 from __future__ import annotations
 
 import base64
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -25,7 +26,15 @@ _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 def is_http_url(value: object) -> bool:
     """True for an absolute ``http``/``https`` URL with a host."""
-    if not isinstance(value, str) or value != value.strip() or any(c in value for c in "\r\n"):
+    if not isinstance(value, str):
+        return False
+    return _is_http_url(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_http_url(value: str) -> bool:
+    # Cached: actions usually send to a few URLs, and this runs for every request.
+    if value != value.strip() or any(c in value for c in "\r\n"):
         return False
     try:
         parts = urlsplit(value)

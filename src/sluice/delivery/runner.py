@@ -287,7 +287,8 @@ class ConnectorRunner:
     async def _send(self, action: LiveAction, request: HttpRequest, items: list[Item]) -> None:
         engine = self.engine
         settings = action.connector.settings
-        await self.limiter.acquire()
+        if self.limiter.delay() > 0:  # takes a token when there is one, else waits
+            await self.limiter.acquire()
         response: HttpResponse | None = None
         outcomes: list[DeliveryError | None]
         started = time.perf_counter()

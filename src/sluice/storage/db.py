@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +15,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
 from sluice.errors import ConfigurationError
+
+log = logging.getLogger("sluice.storage")
 
 
 def normalize_url(url: str) -> str:
@@ -49,6 +53,9 @@ def _sqlite_on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA synchronous={_SYNCHRONOUS}")
     cursor.execute("PRAGMA busy_timeout=10000")
+    # Checkpoints are run by a background thread (``Database.start_checkpointer``) so
+    # that their I/O stays out of the writer's commits; this is only the safety net.
+    cursor.execute("PRAGMA wal_autocheckpoint=20000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA temp_store=MEMORY")
     cursor.execute("PRAGMA cache_size=-32000")
@@ -78,6 +85,8 @@ class Database:
         # Called after a committed transaction that changed the runtime configuration, so
         # this process's pipeline sees the change at once (others poll the revision).
         self.config_hooks: list[Callable[[], None]] = []
+        self._checkpointer: threading.Thread | None = None
+        self._checkpoint_stop = threading.Event()
         self.url = normalize_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
         if self.is_sqlite:
@@ -110,6 +119,29 @@ class Database:
         with self.engine.connect().execution_options(sluice_read=True) as conn:
             yield conn
             conn.rollback()
+
+    def start_checkpointer(self, every: float = 0.5) -> None:
+        """SQLite: copy the WAL into the database file in the background (PASSIVE)."""
+        if not self.is_sqlite or self._checkpointer is not None:
+            return
+        self._checkpoint_stop.clear()
+
+        def run() -> None:
+            while not self._checkpoint_stop.wait(every):
+                try:
+                    with self.engine.connect() as conn:
+                        conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+                except Exception:  # the next round tries again
+                    log.debug("checkpoint failed", exc_info=True)
+
+        self._checkpointer = threading.Thread(target=run, name="sluice-checkpoint", daemon=True)
+        self._checkpointer.start()
+
+    def stop_checkpointer(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpoint_stop.set()
+            self._checkpointer.join(5)
+            self._checkpointer = None
 
     def check(self) -> None:
         try:

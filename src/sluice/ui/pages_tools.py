@@ -33,6 +33,8 @@ def trace_page(request: Request, account: str, profile: str, trace_id: str = "")
             )
         except NotFound:
             missing = True
+    if trace is not None:
+        trace["steps"] = _in_order(trace["steps"])
     return render(
         request,
         "trace.html",
@@ -42,6 +44,16 @@ def trace_page(request: Request, account: str, profile: str, trace_id: str = "")
         trace=trace,
         missing=missing,
         labels=STEP_LABELS,
+    )
+
+
+def _in_order(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Event by event (in the order they arrived), its routing first, then its deliveries."""
+    first: dict[str, str] = {}
+    for step in steps:
+        first.setdefault(step["event_id"], step["at"])
+    return sorted(
+        steps, key=lambda s: (first[s["event_id"]], s["event_id"], s["step"] != "routed", s["at"])
     )
 
 

@@ -1,10 +1,10 @@
 """Amazon Kinesis Data Streams: put each event as a record into a data stream.
 
-Vendor docs used: PutRecord https://docs.aws.amazon.com/kinesis/latest/APIReference/API_PutRecord.html
-and PutRecords .../API_PutRecords.html (500 records, per-record ``ErrorCode``); common errors
-.../CommonErrors.html; quotas https://docs.aws.amazon.com/streams/latest/dev/service-sizes-and-limits.html;
-partial failures https://docs.aws.amazon.com/streams/latest/dev/developing-producers-with-sdk.html;
-the service model in botocore.
+Vendor docs used: the PutRecord and PutRecords API reference
+https://docs.aws.amazon.com/kinesis/latest/APIReference/API_PutRecords.html (as shipped in
+botocore's service model: shapes, 500 records per call, per-record ``ErrorCode``
+ProvisionedThroughputExceededException or InternalFailure, the errors of each operation);
+the AWS common errors https://docs.aws.amazon.com/kinesis/latest/APIReference/CommonErrors.html.
 """
 
 from __future__ import annotations

@@ -1,10 +1,12 @@
 """Amazon SQS: send each event as a message to a standard or FIFO queue.
 
-Vendor docs used: SendMessage https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html
-and SendMessageBatch .../API_SendMessageBatch.html (limits, ``Successful``/``Failed``);
-the JSON protocol https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-making-api-requests-json.html
-and its errors .../sqs-json-api-responses.html; message attributes .../sqs-message-metadata.html;
-FIFO deduplication .../FIFO-queues-exactly-once-processing.html; the service model in botocore.
+Vendor docs used: the JSON protocol
+https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-making-api-requests-json.html
+and its answers .../sqs-json-api-responses.html (``__type``, ``x-amzn-query-error``);
+message attributes .../sqs-message-metadata.html; the SendMessage and SendMessageBatch API
+reference https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessageBatch.html
+as shipped in botocore's service model (fields, 10 entries, sizes, allowed characters,
+``Successful``/``Failed`` with ``SenderFault``, FIFO group and deduplication ids).
 """
 
 from __future__ import annotations

@@ -291,6 +291,7 @@ SEND_EVENTS = ActionType(
             "time",
             "Event time",
             group=EVENT,
+            default="",
             help="Epoch milliseconds or ISO 8601; by default when Sluice received the event.",
         ),
         Field("user_id", "User ID", group=USER, help="Your ID for a known user (5+ characters)."),

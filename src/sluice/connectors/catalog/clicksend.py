@@ -47,6 +47,21 @@ MAX_CUSTOM_STRING = 50
 _SENDER_ID = re.compile(r"^[A-Za-z0-9]{1,11}$")
 _QUEUED = frozenset({"SUCCESS", "QUEUED"})
 
+TO_HELP = "The mobile number with its country code, e.g. +61411111111 or 0061 411 111 111."
+BODY_HELP = "The text to send, usually a template; long texts are sent in several parts."
+FROM_HELP = (
+    "A dedicated number or an alphanumeric sender ID of up to 11 characters; empty uses the "
+    "account's default sender."
+)
+CUSTOM_STRING_HELP = (
+    f"Your reference (at most {MAX_CUSTOM_STRING} characters), echoed in delivery reports "
+    "and replies."
+)
+SCHEDULE_HELP = (
+    "Send later, at this time in seconds since 1970 (try the unix_timestamp transform); "
+    "empty sends now."
+)
+
 # Per-message statuses of /v3/sms/send that say what to fix, by the parameter at fault.
 _MESSAGE_STATUSES = {
     "INVALID_RECIPIENT": ("to", "the recipient's number is not a valid mobile number"),
@@ -75,9 +90,7 @@ def _sender(value: Any) -> str:
     if text.startswith(("+", "00")):
         return phone(text, "from")
     if not _SENDER_ID.match(text):
-        raise MappingError(
-            "from", "must be a number with its country code, or 1 to 11 letters and digits"
-        )
+        raise MappingError("from", "must be a number with its country code, or 1-11 letters/digits")
     return text
 
 
@@ -145,9 +158,9 @@ def build_sms(ctx: BuildContext, inputs: Sequence[ActionInput]) -> list[HttpRequ
 
 def _document(body: bytes) -> dict[str, Any]:
     try:
-        doc = orjson.loads(body) if body else None
+        doc = orjson.loads(body or b"null")
     except orjson.JSONDecodeError:
-        return {}
+        doc = None
     return doc if isinstance(doc, dict) else {}
 
 
@@ -278,10 +291,8 @@ def classify_contact(request: HttpRequest, response: HttpResponse) -> Outcome:
     return _judge(response)[0]
 
 
-def _param(
-    name: str, title: str, help: str, group: str, type: Any = "string", required: bool = False
-) -> Field:
-    return Field(name, title, type, required=required, group=group, help=help)
+def _text(name: str, title: str, help: str, group: str) -> Field:
+    return Field(name, title, group=group, help=help)
 
 
 SEND_AN_SMS = ActionType(
@@ -292,43 +303,11 @@ SEND_AN_SMS = ActionType(
         "and ClickSend's answer is recorded per message."
     ),
     parameters=(
-        _param(
-            "to",
-            "To",
-            "The recipient's mobile number with its country code, e.g. +61411111111.",
-            "Message",
-            required=True,
-        ),
-        _param(
-            "body",
-            "Message",
-            "The text to send, usually a template; long texts go in several parts.",
-            "Message",
-            "text",
-            required=True,
-        ),
-        _param(
-            "from",
-            "From (sender ID)",
-            "A dedicated number or an alphanumeric sender ID "
-            "of up to 11 characters; empty uses the account's default sender.",
-            "Options",
-        ),
-        _param(
-            "custom_string",
-            "Reference",
-            f"Your reference (at most {MAX_CUSTOM_STRING} "
-            "characters), echoed in delivery reports and replies.",
-            "Options",
-        ),
-        _param(
-            "schedule",
-            "Send at (Unix time)",
-            "Send later, at this time in seconds since "
-            "1970 (try the unix_timestamp transform); empty sends now.",
-            "Options",
-            "integer",
-        ),
+        Field("to", "To", required=True, group="Message", help=TO_HELP),
+        Field("body", "Message", "text", required=True, group="Message", help=BODY_HELP),
+        _text("from", "From (sender ID)", FROM_HELP, "Options"),
+        _text("custom_string", "Reference", CUSTOM_STRING_HELP, "Options"),
+        Field("schedule", "Send at (Unix time)", "integer", group="Options", help=SCHEDULE_HELP),
     ),
     build=build_sms,
     classify=classify_sms,
@@ -347,29 +326,23 @@ CREATE_OR_UPDATE_A_CONTACT = ActionType(
         "contact ID the event carries."
     ),
     parameters=(
-        _param(
+        Field(
             "list_id",
             "Contact list ID",
-            "The numeric ID of the list, shown in the dashboard under Contacts.",
-            "Contact list",
             "integer",
             required=True,
+            group="Contact list",
+            help="The numeric ID of the list, shown in the dashboard under Contacts.",
         ),
-        _param(
+        Field(
             "contact_id",
             "Contact ID",
-            "ClickSend's ID of an existing contact to update; empty adds a new contact.",
-            "Contact list",
             "integer",
+            group="Contact list",
+            help="ClickSend's ID of an existing contact to update; empty adds a new contact.",
         ),
-        _param(
-            "phone_number",
-            "Phone number",
-            "The contact's mobile number with its country code, e.g. +61411111111.",
-            "Contact",
-            required=True,
-        ),
-        *(_param(name, title, help, group) for name, title, help, group in _CONTACT_TEXT),
+        Field("phone_number", "Phone number", required=True, group="Contact", help=TO_HELP),
+        *(_text(name, title, help, group) for name, title, help, group in _CONTACT_TEXT),
     ),
     build=build_contact,
     classify=classify_contact,
@@ -413,8 +386,7 @@ CONNECTOR = ConnectorType(
         "A ClickSend account with credit for SMS.",
         "The API username and API key (Dashboard > Developers > API Credentials).",
         "For contacts: the numeric ID of the contact list to keep up to date.",
-        "A sender ID or dedicated number registered for the countries you send to, where "
-        "those countries require one.",
+        "A sender ID or number registered for the countries that require one.",
     ),
     resources=(
         Resource("ClickSend REST API v3", "https://developers.clicksend.com/docs/rest/v3"),

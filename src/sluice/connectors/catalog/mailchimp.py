@@ -42,7 +42,7 @@ from sluice.errors import FatalDelivery, MappingError, RetryableDelivery
 DOCS = "https://mailchimp.com/developer/marketing"
 # Keys end in their data center ("...-us6"); the oldest keys carry none and live in us1.
 _DATA_CENTER = re.compile(r"^[a-z]{2,}[0-9]{1,3}$")
-_LIST_ID = re.compile(r"^[A-Za-z0-9]{1,64}$")
+_LIST_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # a path segment: no "/" or "."
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 STATUSES = ("subscribed", "unsubscribed", "cleaned", "pending", "transactional")
 AUDIENCE, MEMBER, OPTIONS = "Audience", "Member", "Options"
@@ -73,7 +73,7 @@ def _email(params: Mapping[str, Any]) -> str:
 def _member_url(ctx: BuildContext, params: Mapping[str, Any], email: str) -> str:
     list_id = require_text(params, "list_id").strip()
     if not _LIST_ID.match(list_id):
-        raise MappingError("list_id", "must be the audience ID, letters and digits only")
+        raise MappingError("list_id", "must be the audience ID (letters and digits)")
     return f"{base_url(ctx.config)}/3.0/lists/{list_id}/members/{subscriber_hash(email)}"
 
 
@@ -242,7 +242,7 @@ SUBSCRIBE_OR_UPDATE_MEMBER = ActionType(
             help="Also change an existing member's status; leave empty to keep it.",
         ),
         Field("merge_fields", "Merge fields", "map", group=MEMBER, help="E.g. FNAME, LNAME."),
-        Field("tags", "Tags", "list", group=OPTIONS, help="Tag names to add to the member."),
+        Field("tags", "Tags", "list", group=OPTIONS, default=[], help="Tag names to add."),
         Field("interests", "Groups", "map", group=OPTIONS, help="Interest IDs to true or false."),
         Field("language", "Language", group=OPTIONS, help="The member's language code, e.g. fr."),
         Field(

@@ -236,6 +236,7 @@ IMPORT_EVENTS = ActionType(
             "time",
             "Event time",
             group=EVENT,
+            default="",
             help="Epoch seconds or milliseconds, or ISO 8601; by default when Sluice received it.",
         ),
         Field(

@@ -2,11 +2,10 @@
 
 Vendor docs used: the HTTP Tracking API
 https://segment.com/docs/connections/sources/catalog/libraries/server/http-api/ (basic auth
-with the write key, ``/v1/batch``, 500 KB per batch and 32 KB per message, 2,500 messages,
-200 for everything but too-large or invalid JSON (400), 429 with ``Retry-After`` and
-``X-RateLimit-Reset``, ``messageId`` deduplication); the Spec's common fields, Track and
-Identify https://segment.com/docs/connections/spec/; regional endpoints
-https://segment.com/docs/guides/regional-segment/; error bodies ``{"code", "message"}`` as
+with the write key and an empty password, ``/v1/batch``, 500 KB per batch, 32 KB per
+message and 2,500 messages, 200 for everything but too-large or invalid JSON (400), 429
+with ``Retry-After`` and ``X-RateLimit-Reset``, ``messageId`` deduplication, the Track and
+Identify fields, the Oregon and Dublin hosts); error bodies ``{"code", "message"}`` as
 Segment's own analytics-python reads them.
 """
 
@@ -136,15 +135,12 @@ def _message(event: ActionInput, kind: str) -> dict[str, Any]:
         message["event"] = require_text(event.params, "event").strip()
     payload = "properties" if kind == "track" else "traits"
     message[payload] = map_param(event.params, payload)
-    context = _nested(map_param(event.params, "context"))
-    if context:
-        message["context"] = context
-    integrations = map_param(event.params, "integrations")
-    if integrations:
-        message["integrations"] = integrations
-    timestamp = _timestamp(event)
-    if timestamp:
-        message["timestamp"] = timestamp
+    optional = {
+        "context": _nested(map_param(event.params, "context")),
+        "integrations": map_param(event.params, "integrations"),
+        "timestamp": _timestamp(event),
+    }
+    message.update({key: value for key, value in optional.items() if value})
     return message
 
 

@@ -1,0 +1,278 @@
+"""What the ads and analytics conversion connectors share: user data, event times, batches.
+
+Meta, TikTok and Pinterest match people by SHA-256 hashes of normalised contact details;
+each documents how to normalise before hashing (lowercase, trim, phone digits with the
+country code, ...). :func:`hashed` does it once for all of them, and passes a value that is
+already a SHA-256 hex digest through unchanged, so nothing is hashed twice.
+
+:func:`pack_events` turns a batch of inputs into request bodies under a vendor's limits; an
+input whose mapping fails rides along in :attr:`PackedRequest.rejected` instead of failing
+the whole batch, and :func:`with_rejected` reports it as a ``mapping`` error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import orjson
+
+from sluice.connectors.definition import ActionInput, HttpRequest, Outcome
+from sluice.connectors.helpers import as_text, dump_json, is_blank
+from sluice.errors import FatalDelivery, MappingError, RetryableDelivery
+
+Kind = Literal[
+    "email", "phone", "phone_e164", "name", "city", "state", "zip", "country", "gender", "dob", "id"
+]
+
+_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
+_ZIP_PLUS_FOUR = re.compile(r"^(\d{5})-?\d{4}$")
+_GENDERS = {"f": "f", "female": "f", "m": "m", "male": "m", "n": "n", "non-binary": "n"}
+
+
+def sha256_hex(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def is_sha256(value: str) -> bool:
+    return bool(_SHA256.match(value))
+
+
+def _letters(text: str) -> str:
+    """Only the letters (any script): no digits, spaces or punctuation."""
+    return "".join(c for c in text if c.isalpha())
+
+
+def _phone_digits(text: str, parameter: str) -> str:
+    # "+44 20 7946 0958" and "0044 20 7946 0958" both become 442079460958; a number
+    # written without its country code cannot be repaired here (map it with e164).
+    digits = re.sub(r"\D", "", text).lstrip("0")
+    if not 7 <= len(digits) <= 15:
+        raise MappingError(
+            parameter, f"{text[:40]!r} is not a phone number with its country code (E.164)"
+        )
+    return digits
+
+
+def normalise(kind: Kind, value: Any, parameter: str) -> str | None:
+    """``value`` as the vendors want it before hashing; None when blank."""
+    if is_blank(value):
+        return None
+    text = unicodedata.normalize("NFC", as_text(value, parameter)).strip()
+    if kind == "email":
+        text = text.lower()
+        local, at, domain = text.rpartition("@")
+        if not (at and local and "." in domain) or any(c.isspace() for c in text):
+            raise MappingError(parameter, f"{text[:60]!r} is not an email address")
+        return text
+    if kind == "phone":
+        return _phone_digits(text, parameter)
+    if kind == "phone_e164":
+        return "+" + _phone_digits(text, parameter)
+    if kind == "name":
+        return "".join(c for c in text.lower() if not unicodedata.category(c).startswith("P"))
+    if kind in ("city", "state"):
+        return _letters(text.lower()) or None
+    if kind == "zip":
+        us = _ZIP_PLUS_FOUR.match(text)
+        return us.group(1) if us else re.sub(r"[\s-]", "", text.lower()) or None
+    if kind == "country":
+        code = _letters(text.lower())
+        if len(code) != 2:
+            raise MappingError(parameter, f"{text[:40]!r} is not a two-letter ISO 3166 code")
+        return code
+    if kind == "gender":
+        gender = _GENDERS.get(text.lower())
+        if gender is None:
+            raise MappingError(parameter, f"{text[:20]!r} is not a gender: use f, m or n")
+        return gender
+    if kind == "dob":
+        digits = re.sub(r"\D", "", text)
+        if len(digits) != 8:
+            raise MappingError(parameter, f"{text[:20]!r} is not a date of birth (YYYYMMDD)")
+        return digits
+    return text  # "id": identifiers may be case-sensitive, so only trimmed
+
+
+def hashed(kind: Kind, value: Any, parameter: str) -> str | None:
+    """The SHA-256 hex digest of the normalised value; a digest already is kept as it is."""
+    if isinstance(value, str) and is_sha256(value.strip()):
+        return value.strip().lower()
+    text = normalise(kind, value, parameter)
+    return None if text is None else sha256_hex(text)
+
+
+def hashed_list(kind: Kind, value: Any, parameter: str) -> list[str]:
+    """Hashes of one value or of each value of a list, blanks left out, duplicates once."""
+    values = value if isinstance(value, list | tuple) else [value]
+    found: list[str] = []
+    for item in values:
+        digest = hashed(kind, item, parameter)
+        if digest is not None and digest not in found:
+            found.append(digest)
+    return found
+
+
+def epoch_seconds(value: Any, parameter: str) -> float:
+    """Seconds since the epoch from seconds, milliseconds or microseconds, or ISO 8601 text."""
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())  # mapped numbers often arrive as text
+        except ValueError:
+            pass
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+        # Told apart by size: seconds until the year 5138, then ms, then µs.
+        return number / 1e6 if number > 1e14 else number / 1e3 if number > 1e11 else number
+    text = as_text(value, parameter).strip()
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise MappingError(parameter, f"{text[:40]!r} is not a Unix time or ISO 8601") from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def event_time(event: ActionInput, parameter: str = "event_time") -> float:
+    """The mapped time, else when Sluice received the event (kept across retries)."""
+    value = event.params.get(parameter)
+    if is_blank(value):
+        value = event.data.get("received_at")
+    if is_blank(value):
+        return datetime.now(UTC).timestamp()
+    return epoch_seconds(value, parameter)
+
+
+@dataclass
+class PackedRequest(HttpRequest):
+    """A batch request; the last ``len(rejected)`` items were left out of the body, and why."""
+
+    rejected: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Chunk:
+    """The bodies of one request and the inputs they came from, in the same order."""
+
+    key: Hashable
+    bodies: list[dict[str, Any]] = field(default_factory=list)
+    items: list[int] = field(default_factory=list)
+    size: int = 0
+
+
+def pack_events(
+    inputs: Sequence[ActionInput],
+    make: Callable[[ActionInput], dict[str, Any]],
+    *,
+    max_count: int,
+    max_bytes: int,
+    overhead: int = 200,
+    group: Callable[[dict[str, Any]], Hashable] | None = None,
+) -> tuple[list[Chunk], list[tuple[int, str]]]:
+    """Bodies made by ``make``, in chunks under the limits (and by ``group`` when given).
+
+    Returns the chunks and the inputs ``make`` refused, as (index, message). When every
+    input was refused, the first refusal is raised: there is nothing to send.
+    """
+    chunks: list[Chunk] = []
+    open_by_key: dict[Hashable, Chunk] = {}
+    refused: list[tuple[int, str]] = []
+    first: MappingError | None = None
+    for index, event in enumerate(inputs):
+        try:
+            body = make(event)
+            length = len(dump_json(body, "body")) + 1
+            if overhead + length > max_bytes:
+                raise MappingError("body", f"the event is larger than the {max_bytes:,} bytes")
+        except MappingError as exc:
+            first = first or exc
+            refused.append((index, str(exc)))
+            continue
+        key = group(body) if group is not None else None
+        chunk = open_by_key.get(key)
+        if chunk is None or len(chunk.bodies) >= max_count or chunk.size + length > max_bytes:
+            chunk = open_by_key[key] = Chunk(key, size=overhead)
+            chunks.append(chunk)
+        chunk.bodies.append(body)
+        chunk.items.append(index)
+        chunk.size += length
+    if not chunks and first is not None:
+        raise first
+    return chunks, refused
+
+
+def attach_rejected(requests: list[PackedRequest], refused: list[tuple[int, str]]) -> None:
+    """Let the last request carry the refused inputs, so each gets its own error record."""
+    if refused and requests:
+        last = requests[-1]
+        last.items = (*last.items, *(index for index, _ in refused))
+        last.rejected = [*last.rejected, *(message for _, message in refused)]
+
+
+def with_rejected(request: HttpRequest, verdict: Outcome | list[Outcome]) -> Outcome | list[Outcome]:
+    """The vendor's verdict on the events sent, plus a mapping error per refused input."""
+    rejected = request.rejected if isinstance(request, PackedRequest) else []
+    if not rejected:
+        return verdict
+    sent = len(request.items) - len(rejected)
+    outcomes = list(verdict) if isinstance(verdict, list) else [verdict] * sent
+    return [*outcomes, *(FatalDelivery("mapping", message) for message in rejected)]
+
+
+def refused_batch(error: FatalDelivery, text: str, sent: int) -> Outcome | list[Outcome]:
+    """A batch refused whole for the events ``text`` names as ``data[N]``.
+
+    The named events fail with ``error``; the others did nothing wrong and are retried, so
+    they go again (in another batch) without them. Naming none, the whole batch fails.
+    """
+    named = {int(n) for n in re.findall(r"data\[(\d+)\]", text) if int(n) < sent}
+    if not named or sent < 2:
+        return error
+    again = RetryableDelivery(
+        "http_4xx", "refused with another event of its batch; sending again", status_code=error.status_code
+    )
+    return [error if index in named else again for index in range(sent)]
+
+
+def json_body(body: bytes) -> dict[str, Any]:
+    """A vendor's JSON answer as a dict; anything else as an empty one."""
+    try:
+        doc = orjson.loads(body) if body else None
+    except orjson.JSONDecodeError:
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def mapping(params: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """A ``map`` or ``object`` parameter as a dict (JSON text is parsed); missing is empty."""
+    value = params.get(name)
+    if is_blank(value):
+        return {}
+    if isinstance(value, str):
+        value = _parse_json(value, name)
+    if not isinstance(value, Mapping):
+        raise MappingError(name, f"must be a map of names to values, got {type(value).__name__}")
+    return {str(k): v for k, v in value.items() if v is not None}
+
+
+def listing(params: Mapping[str, Any], name: str) -> list[Any] | None:
+    """A ``list`` parameter as a list (JSON text is parsed, one value becomes a list)."""
+    value = params.get(name)
+    if is_blank(value):
+        return None
+    if isinstance(value, str) and value.lstrip().startswith("["):
+        value = _parse_json(value, name)
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def _parse_json(text: str, name: str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise MappingError(name, f"is not valid JSON: {exc}") from exc

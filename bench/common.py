@@ -132,7 +132,12 @@ def store_events(services: Services, profile_id: str, count: int) -> list[dict[s
 
 
 def start_sluice(
-    command: str, database: str, *, cpu: int | None = 0, port: int | None = None, args: tuple[str, ...] = ()
+    command: str,
+    database: str,
+    *,
+    cpu: int | None = 0,
+    port: int | None = None,
+    args: tuple[str, ...] = (),
 ) -> subprocess.Popen[bytes]:
     argv = [sys.executable, "-m", "sluice", command, "--database", database, *args]
     if port is not None:

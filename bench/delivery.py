@@ -29,7 +29,7 @@ CONCURRENCY = 16
 
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU time a process has used so far (robust to a busy machine)."""
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -184,6 +184,10 @@ def run_bare_batch_loop(events: int = EVENTS, batch: int = 100) -> dict[str, Any
                 out += len(orjson.dumps({"events": chunk}))
                 chunk = []
         elapsed = time.perf_counter() - started
-        return {"events": events, "seconds": round(elapsed, 3), "events_per_s": round(events / elapsed)}
+        return {
+            "events": events,
+            "seconds": round(elapsed, 3),
+            "events_per_s": round(events / elapsed),
+        }
     finally:
         os.sched_setaffinity(0, {0, 1})

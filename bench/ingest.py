@@ -47,9 +47,22 @@ def _wrk(url: str, script: Path, duration: int = DURATION) -> dict[str, Any]:
     if wrk is None:
         raise RuntimeError("wrk is not installed (apt-get install wrk)")
     out = subprocess.run(
-        ["taskset", "-c", "1", wrk, "-t1", f"-c{CONNECTIONS}", f"-d{duration}s", "--latency",
-         "-s", str(script), url],
-        capture_output=True, text=True, check=True,
+        [
+            "taskset",
+            "-c",
+            "1",
+            wrk,
+            "-t1",
+            f"-c{CONNECTIONS}",
+            f"-d{duration}s",
+            "--latency",
+            "-s",
+            str(script),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
@@ -75,10 +88,27 @@ def _ms(text: str) -> float:
 def run_baseline(script: Path) -> dict[str, Any]:
     port = free_port()
     proc = subprocess.Popen(
-        ["taskset", "-c", "0", sys.executable, "-m", "uvicorn", "bench.hello:app",
-         "--port", str(port), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
-         "--log-level", "warning"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            "taskset",
+            "-c",
+            "0",
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bench.hello:app",
+            "--port",
+            str(port),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         time.sleep(1.0)
@@ -96,12 +126,24 @@ def run_sluice(script: Path, *, workers: bool) -> dict[str, Any]:
     profiles.create(services.db, SYSTEM, "bench", "main")
     services.db.dispose()
     port = free_port()
-    argv = ["taskset", "-c", "0", sys.executable, "-m", "sluice", "serve", "--database",
-            database, "--port", str(port)]
+    argv = [
+        "taskset",
+        "-c",
+        "0",
+        sys.executable,
+        "-m",
+        "sluice",
+        "serve",
+        "--database",
+        database,
+        "--port",
+        str(port),
+    ]
     if not workers:
         argv.append("--no-workers")
-    proc = subprocess.Popen(argv, cwd=folder, env=env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        argv, cwd=folder, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         _wait(f"http://127.0.0.1:{port}/readyz")
         _wrk(f"http://127.0.0.1:{port}/event", script, 2)
@@ -123,7 +165,9 @@ def run() -> dict[str, Any]:
         "baseline_hello_world": baseline,
         "sluice_no_workers": collect_only,
         "sluice_with_workers": full,
-        "ratio_rps_no_workers": round(collect_only["requests_per_s"] / baseline["requests_per_s"], 3),
+        "ratio_rps_no_workers": round(
+            collect_only["requests_per_s"] / baseline["requests_per_s"], 3
+        ),
         "ratio_p99_no_workers": round(collect_only["p99_ms"] / baseline["p99_ms"], 2),
         "ratio_rps_with_workers": round(full["requests_per_s"] / baseline["requests_per_s"], 3),
         "ratio_p99_with_workers": round(full["p99_ms"] / baseline["p99_ms"], 2),

@@ -14,8 +14,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from cryptography.fernet import Fernet, InvalidToken
-
 from sluice import jsonutil
 from sluice.errors import ConfigurationError
 from sluice.storage.db import sqlite_path
@@ -28,7 +26,16 @@ MASK = "********"
 class SecretBox:
     def __init__(self, key: bytes) -> None:
         self._key = key
-        self._fernet = Fernet(key)
+        self._cipher: Any = None
+
+    @property
+    def _fernet(self) -> Any:
+        # Imported on first use: a process with no secrets to read never loads it.
+        if self._cipher is None:
+            from cryptography.fernet import Fernet
+
+            self._cipher = Fernet(self._key)
+        return self._cipher
 
     def derive(self, label: str) -> str:
         """A key for another purpose (session cookies), derived so it never equals this one."""
@@ -42,11 +49,14 @@ class SecretBox:
     def encrypt(self, values: dict[str, Any]) -> bytes | None:
         if not values:
             return None
-        return self._fernet.encrypt(jsonutil.dumpb(values))
+        token: bytes = self._fernet.encrypt(jsonutil.dumpb(values))
+        return token
 
     def decrypt(self, token: bytes | None) -> dict[str, Any]:
         if not token:
             return {}
+        from cryptography.fernet import InvalidToken
+
         try:
             data = jsonutil.loads(self._fernet.decrypt(bytes(token)))
         except InvalidToken as exc:
@@ -69,6 +79,8 @@ def load_secret_box(secret_key: str | None, database_url: str) -> SecretBox:
     key_file = key_file_for(database_url)
     if key_file.exists():
         return SecretBox(key_file.read_bytes().strip())
+    from cryptography.fernet import Fernet
+
     key = Fernet.generate_key()
     try:
         fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -11,6 +11,7 @@ crash at any point leaves either all of that or none of it.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import functools
 import gc
 import hashlib
@@ -124,6 +125,7 @@ class Pipeline:
             self._tasks.append(asyncio.create_task(self._observe_loop()))
             self._tasks.append(asyncio.create_task(retention.run_forever(self)))
         self._tasks.append(asyncio.create_task(self._config_loop()))
+        _release_free_memory()
         # Everything loaded so far lives as long as the process: keep the cyclic garbage
         # collector from scanning it again and again, and let it run less often (the hot
         # path allocates many short-lived dicts, few cycles).
@@ -522,6 +524,14 @@ class Pipeline:
 
     def queue_depth(self) -> int:
         return self.unrouted + (len(self.engine.held) if self.engine else 0)
+
+
+def _release_free_memory() -> None:
+    """Give the memory freed after start-up (imports, migrations) back to the system."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
 
 
 def _note(

@@ -42,6 +42,11 @@ class Settings:
     config_poll_seconds: float = 1.0
     run_workers: bool = True
     demo: bool = False
+    # AudienceStream (docs/audiences.md): the size cap of one visitor profile's JSON, the
+    # memory budget of the profile cache, and, for tests only, a factor on visit lengths.
+    visitor_profile_max_bytes: int = 400_000
+    visitor_cache_mb: float = 64.0
+    visit_timeout_scale: float = 1.0
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -57,6 +62,9 @@ class Settings:
             commit_window_ms=_env_float("SLUICE_COMMIT_WINDOW_MS", 2.0),
             event_retention_days=_env_float("SLUICE_EVENT_RETENTION_DAYS", 7.0),
             error_retention_days=_env_float("SLUICE_ERROR_RETENTION_DAYS", 30.0),
+            visitor_profile_max_bytes=_env_int("SLUICE_VISITOR_PROFILE_MAX_BYTES", 400_000),
+            visitor_cache_mb=_env_float("SLUICE_VISITOR_CACHE_MB", 64.0),
+            visit_timeout_scale=_env_float("SLUICE_VISIT_TIMEOUT_SCALE", 1.0),
         )
         for key, value in overrides.items():
             if value is not None:

@@ -21,7 +21,9 @@ pytestmark = pytest.mark.reliability
 
 
 def _setup(server: SluiceProcess, database: str, vendor: VendorMock) -> str:
-    token = cli(database, "tokens", "create", "--name", "t", "--role", "admin").strip().splitlines()[-1]
+    token = (
+        cli(database, "tokens", "create", "--name", "t", "--role", "admin").strip().splitlines()[-1]
+    )
     base = server.url + "/api/v1"
     assert http("POST", base + "/profiles", {"account": "acme", "profile": "main"}, token)[0] == 201
     status, connector = http(

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import orjson
 
-from sluice.connectors.definition import ActionInput, HttpRequest, Outcome
+from sluice.connectors.definition import ActionInput, Batching, Field, HttpRequest, Outcome
 from sluice.connectors.helpers import as_text, dump_json, is_blank
 from sluice.errors import FatalDelivery, MappingError, RetryableDelivery
 
@@ -76,26 +76,18 @@ def normalise(kind: Kind, value: Any, parameter: str) -> str | None:
         return "+" + _phone_digits(text, parameter)
     if kind == "name":
         return "".join(c for c in text.lower() if not unicodedata.category(c).startswith("P"))
-    if kind in ("city", "state"):
+    if kind in ("city", "state", "country"):
         return _letters(text.lower()) or None
     if kind == "zip":
         us = _ZIP_PLUS_FOUR.match(text)
         return us.group(1) if us else re.sub(r"[\s-]", "", text.lower()) or None
-    if kind == "country":
-        code = _letters(text.lower())
-        if len(code) != 2:
-            raise MappingError(parameter, f"{text[:40]!r} is not a two-letter ISO 3166 code")
-        return code
     if kind == "gender":
         gender = _GENDERS.get(text.lower())
         if gender is None:
             raise MappingError(parameter, f"{text[:20]!r} is not a gender: use f, m or n")
         return gender
     if kind == "dob":
-        digits = re.sub(r"\D", "", text)
-        if len(digits) != 8:
-            raise MappingError(parameter, f"{text[:20]!r} is not a date of birth (YYYYMMDD)")
-        return digits
+        return re.sub(r"\D", "", text) or None  # 1990-01-31 -> 19900131
     return text  # "id": identifiers may be case-sensitive, so only trimmed
 
 
@@ -116,6 +108,85 @@ def hashed_list(kind: Kind, value: Any, parameter: str) -> list[str]:
         if digest is not None and digest not in found:
             found.append(digest)
     return found
+
+
+# What each contact detail is, and how it is normalised before hashing (for help texts).
+CONTACT_DETAILS: dict[str, tuple[str, str]] = {
+    "email": ("Email", "Trimmed and lowercased."),
+    "phone": ("Phone", "Digits with the country code (map it with the e164 transform)."),
+    "first_name": ("First name", "Lowercased, without punctuation."),
+    "last_name": ("Last name", "Lowercased, without punctuation."),
+    "city": ("City", "Lowercased letters only."),
+    "state": ("State", "Two-letter code in the US, lowercased letters only."),
+    "zip_code": ("ZIP code", "Lowercased, no spaces or dash; 5 digits in the US."),
+    "country": ("Country", "Two-letter ISO 3166 code, lowercased."),
+    "external_id": ("External ID", "Your ID for the customer, trimmed."),
+    "gender": ("Gender", "f or m (Pinterest also n)."),
+    "date_of_birth": ("Date of birth", "YYYYMMDD (1990-01-31 is accepted)."),
+    "mobile_ad_id": ("Mobile ad ID", "The device's GAID or IDFA, trimmed."),
+}
+
+
+def contact_fields(
+    table: Mapping[str, tuple[str, Kind]], group: str, genders: tuple[str, ...]
+) -> tuple[Field, ...]:
+    """One parameter per contact detail of ``table`` (parameter -> vendor key, kind)."""
+    return tuple(
+        Field(
+            name,
+            CONTACT_DETAILS[name][0],
+            group=group,
+            help=f"{CONTACT_DETAILS[name][1]} Sent in {key}, SHA-256 hashed.",
+            enum=genders if kind == "gender" else None,
+        )
+        for name, (key, kind) in table.items()
+    )
+
+
+def user_data(
+    params: Mapping[str, Any], table: Mapping[str, tuple[str, Kind]], plain: Sequence[str]
+) -> dict[str, Any]:
+    """Lists of hashes by vendor key for ``table``, then the ``plain`` parameters in clear."""
+    user: dict[str, Any] = {}
+    for name, (key, kind) in table.items():
+        digests = hashed_list(kind, params.get(name), name)
+        if digests:
+            user[key] = digests
+    for name in plain:
+        if not is_blank(params.get(name)):
+            user[name] = as_text(params[name], name).strip()
+    return user
+
+
+def commerce(params: Mapping[str, Any], extra: str, texts: Sequence[str]) -> dict[str, Any]:
+    """The ``extra`` map, then value, currency, content_ids, contents, num_items and ``texts``."""
+    data = mapping(params, extra)
+    value = params.get("value")
+    if not is_blank(value):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise MappingError("value", f"must be a number, got {value!r}")
+        data["value"] = value
+    if not is_blank(params.get("currency")):
+        data["currency"] = as_text(params["currency"], "currency").strip().upper()
+    ids = listing(params, "content_ids")
+    if ids is not None:
+        # IDs are text for the vendors: numbers are written as text, the rest left to them.
+        data["content_ids"] = [
+            as_text(i, "content_ids") if isinstance(i, int | float) else i
+            for i in ids
+            if not is_blank(i)
+        ]
+    contents = listing(params, "contents")
+    if contents is not None:
+        if not all(isinstance(item, Mapping) for item in contents):
+            raise MappingError("contents", "must be a JSON array of product objects")
+        data["contents"] = contents
+    if not is_blank(params.get("num_items")):
+        data["num_items"] = params["num_items"]
+    for name in texts:
+        if not is_blank(params.get(name)):
+            data[name] = as_text(params[name], name).strip()
+    return data
 
 
 def epoch_seconds(value: Any, parameter: str) -> float:
@@ -147,6 +218,29 @@ def event_time(event: ActionInput, parameter: str = "event_time") -> float:
     if is_blank(value):
         return datetime.now(UTC).timestamp()
     return epoch_seconds(value, parameter)
+
+
+def batch_fields(limits: Batching) -> tuple[Field, ...]:
+    """The settings the engine reads to narrow an action's batches (constants only)."""
+    return (
+        Field(
+            "max_batch_size",
+            "Maximum batch size",
+            "integer",
+            group="Batching",
+            help=f"Send a batch once it holds this many events (at most {limits.max_count:,}).",
+        ),
+        Field(
+            "max_batch_age_seconds",
+            "Maximum batch age (seconds)",
+            "number",
+            group="Batching",
+            help=(
+                "Send a batch at the latest this long after its first event "
+                f"(at most {limits.max_age_seconds:g})."
+            ),
+        ),
+    )
 
 
 @dataclass
@@ -215,7 +309,9 @@ def attach_rejected(requests: list[PackedRequest], refused: list[tuple[int, str]
         last.rejected = [*last.rejected, *(message for _, message in refused)]
 
 
-def with_rejected(request: HttpRequest, verdict: Outcome | list[Outcome]) -> Outcome | list[Outcome]:
+def with_rejected(
+    request: HttpRequest, verdict: Outcome | list[Outcome]
+) -> Outcome | list[Outcome]:
     """The vendor's verdict on the events sent, plus a mapping error per refused input."""
     rejected = request.rejected if isinstance(request, PackedRequest) else []
     if not rejected:
@@ -235,7 +331,9 @@ def refused_batch(error: FatalDelivery, text: str, sent: int) -> Outcome | list[
     if not named or sent < 2:
         return error
     again = RetryableDelivery(
-        "http_4xx", "refused with another event of its batch; sending again", status_code=error.status_code
+        "http_4xx",
+        "refused with another event of its batch; sending again",
+        status_code=error.status_code,
     )
     return [error if index in named else again for index in range(sent)]
 

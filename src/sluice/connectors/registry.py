@@ -34,6 +34,17 @@ ENTRY_POINT_GROUP = "sluice.connectors"
 BUILTIN_MODULES: tuple[str, ...] = (
     "sluice.connectors.catalog.webhook",
     "sluice.connectors.catalog.slack",
+    "sluice.connectors.catalog.clicksend",
+    "sluice.connectors.catalog.twilio",
+    "sluice.connectors.catalog.braze",
+    "sluice.connectors.catalog.mailchimp",
+    "sluice.connectors.catalog.amplitude",
+    "sluice.connectors.catalog.mixpanel",
+    "sluice.connectors.catalog.segment",
+    "sluice.connectors.catalog.hubspot",
+    "sluice.connectors.catalog.klaviyo",
+    "sluice.connectors.catalog.amazon_sqs",
+    "sluice.connectors.catalog.amazon_kinesis",
 )
 
 

@@ -26,7 +26,13 @@ from sluice.engine.conditions import compile_conditions
 from sluice.engine.consent import normalize_category
 from sluice.engine.mapping import CompiledMappings, compile_mappings
 from sluice.engine.templates import TemplateEngine
-from sluice.storage.tables import audiences, data_sources, event_feeds, profiles
+from sluice.storage.tables import (
+    audiences,
+    data_sources,
+    event_feeds,
+    profiles,
+    visitor_attributes,
+)
 
 log = logging.getLogger("sluice.engine")
 
@@ -112,7 +118,9 @@ class LiveProfile:
     data_source_keys: dict[str, str] = field(default_factory=dict)  # key -> data source id
     event_actions: list[LiveAction] = field(default_factory=list)
     audience_actions: list[LiveAction] = field(default_factory=list)
+    # AudienceStream definitions as stored, oldest first; sluice.audiences compiles them.
     audiences: dict[str, dict[str, Any]] = field(default_factory=dict)
+    visitor_attributes: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def enforcement(self) -> bool:
@@ -238,7 +246,7 @@ def build(
             feeds[row.id] = compile_conditions(jsonutil.loads(row.conditions))
         except Exception:
             log.exception("cannot compile the event feed %s", row.id)
-    for row in conn.execute(select(audiences)):
+    for row in conn.execute(select(audiences).order_by(audiences.c.created_at, audiences.c.id)):
         owner = compiled.profiles_by_id.get(row.profile_id)
         if owner is not None:
             owner.audiences[row.id] = {
@@ -246,6 +254,22 @@ def build(
                 "name": row.name,
                 "conditions": jsonutil.loads(row.conditions),
             }
+    for row in conn.execute(
+        select(visitor_attributes).order_by(
+            visitor_attributes.c.created_at, visitor_attributes.c.id
+        )
+    ):
+        owner = compiled.profiles_by_id.get(row.profile_id)
+        if owner is not None:
+            owner.visitor_attributes.append(
+                {
+                    "id": row.id,
+                    "name": row.name,
+                    "scope": row.scope,
+                    "type": row.type,
+                    "rules": jsonutil.loads(row.rules),
+                }
+            )
     for published in load_published(conn, box):
         ctype = registry.get(published.type)
         owner = compiled.profiles_by_id.get(published.profile_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +24,7 @@ from sluice.errors import ApiError
 from sluice.ui import session
 from sluice.ui.session import LoginRequired, PageContext
 
+log = logging.getLogger("sluice.ui")
 TEMPLATES = Path(__file__).parent / "templates"
 templates = Jinja2Templates(directory=str(TEMPLATES))
 env = templates.env
@@ -89,6 +91,16 @@ def pretty(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
 
 
+def http_pretty(value: Any) -> str:
+    """A recorded request or response for reading: a JSON body shown as JSON, not as text."""
+    if isinstance(value, dict) and isinstance(value.get("body"), str):
+        try:
+            value = {**value, "body": json.loads(value["body"])}
+        except ValueError:
+            pass
+    return pretty(value)
+
+
 def shown(value: Any) -> str:
     """A short, one-line view of a configuration or mapping value."""
     if value is None:
@@ -114,6 +126,7 @@ env.filters["when_seconds"] = when_seconds
 env.filters["ago"] = ago
 env.filters["number"] = number
 env.filters["pretty"] = pretty
+env.filters["http_pretty"] = http_pretty
 env.filters["shown"] = shown
 env.globals["version"] = __version__
 
@@ -194,5 +207,10 @@ class UIRoute(APIRoute):
                 return error_page(request, 400, details or "invalid request")
             except StarletteHTTPException as exc:
                 return error_page(request, exc.status_code, str(exc.detail))
+            except Exception:
+                log.exception("unexpected error on %s %s", request.method, request.url.path)
+                return error_page(
+                    request, 500, "Sluice hit an unexpected error; it is in the server's log."
+                )
 
         return handler

@@ -63,7 +63,7 @@ def configure(
             "enabled": True,
             "configuration": {
                 "max_concurrency": concurrency,
-                "first_retry_seconds": 0.05,
+                "first_retry_seconds": 0.01,
                 "max_attempts": 10,
             },
         },

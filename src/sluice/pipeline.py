@@ -17,12 +17,13 @@ import gc
 import hashlib
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from sqlalchemy import Connection, func, select, update
 
 from sluice import jsonutil, metrics
+from sluice.audiences.stage import AudienceStage
 from sluice.auth import tokens
 from sluice.config import attributes as attributes_service
 from sluice.config import revision
@@ -36,9 +37,6 @@ from sluice.engine.templates import TemplateEngine
 from sluice.reporting import retention
 from sluice.reporting.counters import CounterDelta
 from sluice.services import Services
-
-if TYPE_CHECKING:
-    from sluice.audiences.stage import AudienceStage
 from sluice.storage import fast
 from sluice.storage.tables import deliveries, events, traces
 from sluice.storage.writer import Writer
@@ -68,6 +66,7 @@ _INSERT_DELIVERY = (
     f" VALUES ({', '.join('?' for _ in _DELIVERY_COLUMNS)})"
 )
 OBSERVE_EVERY = 5.0
+AUDIENCE_TIMERS_EVERY = 1.0
 MAX_ATTRIBUTES_PER_FLUSH = 2000
 
 
@@ -94,6 +93,8 @@ class Pipeline:
         self._observations: dict[str, dict[str, tuple[str, Any, float, float]]] = {}
         # SQLite: events up to this seq are routed or in flight in this process.
         self._claimed_upto = 0
+        # Connectors that got delivery rows in the last routing transaction.
+        self._to_wake: set[str] = set()
         # Set by this process's API after a change, so routing sees it at once; changes
         # made by other processes are seen within half a second.
         self.config_hint = False
@@ -121,7 +122,11 @@ class Pipeline:
                 postgres=not self.services.db.is_sqlite,
             )
             await self.engine.start()
+            self.audiences = AudienceStage.from_settings(
+                self.services.settings, postgres=not self.services.db.is_sqlite
+            )
             self._tasks.append(asyncio.create_task(self._route_loop()))
+            self._tasks.append(asyncio.create_task(self._audience_loop()))
             self._tasks.append(asyncio.create_task(self._observe_loop()))
             self._tasks.append(asyncio.create_task(retention.run_forever(self)))
         self._tasks.append(asyncio.create_task(self._config_loop()))
@@ -281,6 +286,10 @@ class Pipeline:
                     self._route_batch, config=self.config, rooms=rooms, limit=limit
                 )
                 count, handoff = await self.writer.run(route, weight=limit)
+                if self._to_wake and self.engine is not None:
+                    # Rows that were not handed over wait in the table: claim them soon.
+                    self.engine.wake(self._to_wake)
+                    self._to_wake = set()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -443,6 +452,8 @@ class Pipeline:
                 room[row["connector_id"]] -= 1
                 row["next_at"] = row["lease_until"] = lease
                 taken.append(row)
+            else:
+                self._to_wake.add(row["connector_id"])
         if self.services.db.is_sqlite:
             # Under SQLite's write lock nobody else inserts: number the rows ourselves,
             # which costs half of asking for them back with RETURNING.
@@ -477,6 +488,25 @@ class Pipeline:
                 )
             )
         return items
+
+    # --- AudienceStream timers -----------------------------------------------------------
+
+    async def _audience_loop(self) -> None:
+        """End visits that timed out and fire delayed actions (see sluice.audiences)."""
+        while True:
+            stage = self.audiences
+            if stage is None:
+                return
+            try:
+                run = functools.partial(_run_timers, stage=stage, config=self.config)
+                wake = await self.writer.run(run)
+                if wake and self.engine is not None:
+                    self.engine.wake(wake)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("AudienceStream timers failed; retrying")
+            await asyncio.sleep(0 if stage.backlog else AUDIENCE_TIMERS_EVERY)
 
     # --- attribute discovery ------------------------------------------------------------
 
@@ -544,6 +574,10 @@ def _note(
         seen[name] = (kind, sample, now, now)
     else:
         seen[name] = (kind, sample, previous[2], now)
+
+
+def _run_timers(conn: Connection, stage: AudienceStage, config: CompiledConfig) -> set[str]:
+    return stage.run_due(conn, config, time.time())
 
 
 def _release_all_leases(conn: Connection) -> None:

@@ -8,6 +8,7 @@ import orjson
 import pytest
 
 from sluice.connectors.catalog.google_analytics_4 import CONNECTOR
+from sluice.connectors.definition import Outcome
 from sluice.connectors.masking import mask_request
 from sluice.connectors.testing import (
     SAMPLE_EVENT,
@@ -33,6 +34,12 @@ def event(name: str, client: str, **params: Any) -> dict[str, Any]:
 
 def measured(name: str, params: dict[str, Any] | None = None, at: int = NOON) -> dict[str, Any]:
     return {"name": name, "params": params or {}, "timestamp_micros": at * 1_000_000}
+
+
+def per_item(result: Outcome | list[Outcome]) -> list[Outcome]:
+    """The outcomes of a batch request, one per item."""
+    assert isinstance(result, list)
+    return result
 
 
 EXAMPLES = [
@@ -220,7 +227,7 @@ def test_a_bad_event_in_a_batch_fails_alone() -> None:
     assert [e["name"] for e in orjson.loads(request.body)["events"]] == ["purchase", "refund"]
     action = CONNECTOR.action("send_event")
     assert action is not None
-    first, third, second = action.classify(request, response(204))
+    first, third, second = per_item(action.classify(request, response(204)))
     assert first is None
     assert third is None
     assert isinstance(second, FatalDelivery)
@@ -303,7 +310,7 @@ def test_validation_messages_land_on_the_event_they_name() -> None:
     [request] = build([event("purchase", "c"), event("refund", "c")], {**CONFIG})
     action = CONNECTOR.action("send_event")
     assert action is not None
-    first, second = action.classify(request, response(200, orjson.dumps(VALIDATION)))
+    first, second = per_item(action.classify(request, response(200, orjson.dumps(VALIDATION))))
     assert first is None
     assert isinstance(second, FatalDelivery)
     assert "NAME_INVALID" in second.message

@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from sluice.connectors.catalog.meta_conversions_api import CONNECTOR
+from sluice.connectors.definition import Outcome
 from sluice.connectors.hashing import Kind, hashed, normalise
 from sluice.connectors.masking import mask_request
 from sluice.connectors.testing import (
@@ -111,6 +112,12 @@ def lead_sent(n: int) -> dict[str, Any]:
         "event_id": f"evt_{n + 1}:send_event",  # the idempotency key
         "user_data": {"em": [sha(f"user{n}@example.com")]},
     }
+
+
+def per_item(result: Outcome | list[Outcome]) -> list[Outcome]:
+    """The outcomes of a batch request, one per item."""
+    assert isinstance(result, list)
+    return result
 
 
 EXAMPLES = [
@@ -365,7 +372,7 @@ def test_an_event_named_in_a_refused_batch_fails_and_the_rest_go_again() -> None
     action = CONNECTOR.action("send_event")
     assert action is not None
     body = error(100, "(#100) param data[1][event_time] must be within the last 7 days")
-    first, second, third = action.classify(request, response(400, body))
+    first, second, third = per_item(action.classify(request, response(400, body)))
     assert isinstance(second, FatalDelivery)
     assert "data[1][event_time]" in second.message
     assert isinstance(first, RetryableDelivery)

@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from sluice.connectors.catalog.pinterest_conversions_api import CONNECTOR
+from sluice.connectors.definition import Outcome
 from sluice.connectors.masking import mask_request
 from sluice.connectors.testing import (
     ErrorCase,
@@ -45,6 +46,12 @@ def visit_sent(n: int) -> dict[str, Any]:
         "event_id": f"evt_{n + 1}:send_event",
         "user_data": {"em": [sha(f"u{n}@example.com")]},
     }
+
+
+def per_item(result: Outcome | list[Outcome]) -> list[Outcome]:
+    """The outcomes of a batch request, one per item."""
+    assert isinstance(result, list)
+    return result
 
 
 EXAMPLES = [
@@ -179,7 +186,7 @@ def test_the_bearer_token_is_masked() -> None:
     assert mask_request(request, [TOKEN])["headers"]["Authorization"] == "Bearer ********"
 
 
-PER_EVENT = {
+PER_EVENT: dict[str, Any] = {
     "num_events_received": 3,
     "num_events_processed": 2,
     "events": [
@@ -194,7 +201,9 @@ def test_each_event_gets_pinterests_own_verdict() -> None:
     [request] = build([visit(0), visit(1), visit(2)])
     action = CONNECTOR.action("send_event")
     assert action is not None
-    first, second, third = action.classify(request, response(200, orjson.dumps(PER_EVENT)))
+    first, second, third = per_item(
+        action.classify(request, response(200, orjson.dumps(PER_EVENT)))
+    )
     assert first is None
     assert third is None
     assert isinstance(second, FatalDelivery)
@@ -208,7 +217,7 @@ def test_a_refused_input_rides_along_and_fails_alone() -> None:
     action = CONNECTOR.action("send_event")
     assert action is not None
     answer = {**PER_EVENT, "events": [PER_EVENT["events"][0], PER_EVENT["events"][2]]}
-    first, third, second = action.classify(request, response(200, orjson.dumps(answer)))
+    first, third, second = per_item(action.classify(request, response(200, orjson.dumps(answer))))
     assert first is None
     assert third is None
     assert isinstance(second, FatalDelivery)

@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from sluice.connectors.catalog.tiktok_events_api import CONNECTOR
+from sluice.connectors.definition import Outcome
 from sluice.connectors.masking import mask_request
 from sluice.connectors.testing import (
     ErrorCase,
@@ -43,6 +44,12 @@ def view_sent(n: int) -> dict[str, Any]:
         "event_id": f"evt_{n + 1}:send_event",
         "user": {"external_id": sha(f"user-{n}")},
     }
+
+
+def per_item(result: Outcome | list[Outcome]) -> list[Outcome]:
+    """The outcomes of a batch request, one per item."""
+    assert isinstance(result, list)
+    return result
 
 
 EXAMPLES = [
@@ -239,7 +246,7 @@ def test_an_event_named_in_a_refused_batch_fails_and_the_rest_go_again() -> None
     action = CONNECTOR.action("send_event")
     assert action is not None
     body = answer(40002, "data[2].event_time: invalid timestamp")
-    first, second, third = action.classify(request, response(200, body))
+    first, second, third = per_item(action.classify(request, response(200, body)))
     assert isinstance(third, FatalDelivery)
     assert third.category == "http_4xx"
     assert isinstance(first, RetryableDelivery)

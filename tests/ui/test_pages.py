@@ -165,6 +165,7 @@ def _pages(w: World) -> list[str]:
         f"{P}/traces?trace_id=nothing-here",
         f"{P}/audit",
         f"{P}/audiences",
+        f"{P}/audiences/new",
         f"{P}/visitor-attributes",
         f"{P}/visitors",
     ]
@@ -202,6 +203,7 @@ PAGE_IDS = [
     "trace-missing",
     "audit",
     "audiences",
+    "audience-new",
     "visitor-attributes",
     "visitors",
 ]

@@ -27,7 +27,7 @@ import bisect
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from sluice.audiences.model import VisitorProfile
 from sluice.engine.conditions import Predicate, compile_conditions, validate_conditions
@@ -98,7 +98,7 @@ def check_kind(scope: Any, type_: Any) -> tuple[str, str]:
     return str(scope), str(type_)
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
@@ -212,7 +212,7 @@ def _reader(rule: dict[str, Any]) -> Callable[[Mapping[str, Any]], Any]:
 # ---------------------------------------------------------------- operations
 
 
-def _operation(name: str, type_: str, rule: dict[str, Any]) -> Apply:  # noqa: C901
+def _operation(name: str, type_: str, rule: dict[str, Any]) -> Apply:
     operation = rule["operation"]
     read = _reader(rule)
     if type_ == "number":
@@ -232,7 +232,8 @@ def _operation(name: str, type_: str, rule: dict[str, Any]) -> Apply:  # noqa: C
             amount = _number(read(e))
             if amount is not None:
                 current = values.get(name)
-                values[name] = (current if _is_number(current) else 0) + sign * amount
+                base: int | float = current if _is_number(current) else 0
+                values[name] = base + sign * amount
 
         return add
     if type_ == "string":

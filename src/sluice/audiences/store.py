@@ -44,9 +44,7 @@ class ProfileCache:
     def __init__(self, budget_bytes: int) -> None:
         self.budget = max(0, budget_bytes)
         self.used = 0
-        self._entries: OrderedDict[Key, tuple[int, float, VisitorProfile, int]] = (
-            OrderedDict()
-        )
+        self._entries: OrderedDict[Key, tuple[int, float, VisitorProfile, int]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -155,8 +153,9 @@ class ProfileStore:
             query = select(visitors.c.visitor_id, visitors.c.data).where(
                 visitors.c.profile_id == profile_id, visitors.c.visitor_id.in_(chunk)
             )
-            for visitor_id, data in conn.execute(query):
-                raw = data.encode() if isinstance(data, str) else bytes(data)
+            for found_row in conn.execute(query):
+                visitor_id, data = str(found_row[0]), str(found_row[1])
+                raw = data.encode()
                 version, stamp = found[visitor_id]
                 profile = VisitorProfile.loads(raw)
                 held[visitor_id] = Held(profile, version, stamp, size=len(raw), data=raw)

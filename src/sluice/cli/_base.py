@@ -7,6 +7,8 @@ exit code 1; Click's own usage errors keep their exit code 2.
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -78,6 +80,10 @@ class SluiceGroup(click.Group):
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
+        except BrokenPipeError:
+            # The reader went away (``sluice catalog | head``): not an error of ours.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise click.exceptions.Exit(0) from None
         except ApiError as exc:
             raise click.ClickException(one_line(exc.message)) from exc
         except (SluiceError, ConfigurationError) as exc:

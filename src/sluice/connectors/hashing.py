@@ -121,7 +121,7 @@ CONTACT_DETAILS: dict[str, tuple[str, str]] = {
     "zip_code": ("ZIP code", "Lowercased, no spaces or dash; 5 digits in the US."),
     "country": ("Country", "Two-letter ISO 3166 code, lowercased."),
     "external_id": ("External ID", "Your ID for the customer, trimmed."),
-    "gender": ("Gender", "f or m (Pinterest also n)."),
+    "gender": ("Gender", "One letter, lowercased."),
     "date_of_birth": ("Date of birth", "YYYYMMDD (1990-01-31 is accepted)."),
     "mobile_ad_id": ("Mobile ad ID", "The device's GAID or IDFA, trimmed."),
 }

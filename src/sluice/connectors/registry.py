@@ -36,6 +36,8 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "sluice.connectors.catalog.slack",
     "sluice.connectors.catalog.clicksend",
     "sluice.connectors.catalog.twilio",
+    "sluice.connectors.catalog.google_analytics_4",
+    "sluice.connectors.catalog.meta_conversions_api",
     "sluice.connectors.catalog.braze",
     "sluice.connectors.catalog.mailchimp",
     "sluice.connectors.catalog.amplitude",
@@ -43,6 +45,8 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "sluice.connectors.catalog.segment",
     "sluice.connectors.catalog.hubspot",
     "sluice.connectors.catalog.klaviyo",
+    "sluice.connectors.catalog.tiktok_events_api",
+    "sluice.connectors.catalog.pinterest_conversions_api",
     "sluice.connectors.catalog.amazon_sqs",
     "sluice.connectors.catalog.amazon_kinesis",
 )

@@ -32,6 +32,7 @@ LEASE_SECONDS = 60.0
 RENEW_EVERY = 20.0
 FLUSH_EVERY = 0.05
 CLAIM_LIMIT = 1000
+IDLE_POLL_SECONDS = 5.0
 
 
 class DeliveryEngine:
@@ -203,10 +204,15 @@ class DeliveryEngine:
                     if len(items) >= requested:
                         runner.wake_at = 0.0
                     else:
-                        # Look again at the next due row, and at least every second:
-                        # retries recorded since this claim, or by other processes,
-                        # are not in ``next_due``.
-                        runner.wake_at = min(next_due or now + 1.0, now + 1.0)
+                        # Look again at the next due row, and at least every second
+                        # while it has rows (retries recorded since this claim, or by
+                        # other processes, are not in ``next_due``); a connector with
+                        # no rows at all is woken by whoever adds some, so it is only
+                        # polled every few seconds as a fallback.
+                        if next_due is None:
+                            runner.wake_at = now + IDLE_POLL_SECONDS
+                        else:
+                            runner.wake_at = min(next_due, now + 1.0)
                 if any(len(items) for items, _ in claimed.values()):
                     continue
             self._wake.clear()

@@ -19,7 +19,7 @@ from sluice.errors import NotFound, ValidationFailed
 from sluice.ui import pages_audiences, session
 from sluice.ui.forms import act, back, checked, ids, posted, redirect
 from sluice.ui.pages_connectors import sample_event
-from sluice.ui.render import UIRoute, render
+from sluice.ui.render import UIRoute, audiences_available, render
 
 router = APIRouter(route_class=UIRoute)
 C = "/p/{account}/{profile}/connectors/{connector_id}"
@@ -63,6 +63,7 @@ def _editor(
         "action": action,
         "can_edit": ctx.principal.has_role("editor"),
         "transforms": list(TRANSFORM_NAMES),
+        "audiences_api": f"{ctx.api}/audiences" if audiences_available() else None,
     }
     return render(
         request,

@@ -76,7 +76,9 @@ class MeasurementProtocol:
         problems.extend(f"events[{i}]: invalid parameter name {k!r}" for k in bad)
         micros = event.get("timestamp_micros")
         now = time.time() * 1e6
-        if micros is not None and not (isinstance(micros, int) and now - 72 * 3600e6 < micros <= now):
+        if micros is not None and not (
+            isinstance(micros, int) and now - 72 * 3600e6 < micros <= now
+        ):
             problems.append(f"events[{i}]: timestamp_micros {micros!r} not in the last 72 h")
         return problems
 
@@ -104,7 +106,10 @@ class MeasurementProtocol:
             if len(name) > 24 or not isinstance(prop, dict) or set(prop) != {"value"}:
                 problems.append(f"user property {name!r}: must be {{'value': ...}}")
         for key, value in (body.get("consent") or {}).items():
-            if key not in ("ad_user_data", "ad_personalization") or value not in ("GRANTED", "DENIED"):
+            if key not in ("ad_user_data", "ad_personalization") or value not in (
+                "GRANTED",
+                "DENIED",
+            ):
                 problems.append(f"consent {key}={value!r} is not documented")
         return problems
 
@@ -156,12 +161,19 @@ def add_ga4(api: Api, profile: str, vendor: VendorMock, **config: Any) -> Any:
         **config,
     }
     return add_connector(
-        api, profile, type="google_analytics_4", name="GA4", configuration=configuration, actions=[ACTION]
+        api,
+        profile,
+        type="google_analytics_4",
+        name="GA4",
+        configuration=configuration,
+        actions=[ACTION],
     )
 
 
 def bulk(api: Api, events: list[dict[str, Any]]) -> list[str]:
-    reply = api.client.post("/bulk-event", json={"shared": {"tealium_account": "acme"}, "events": events})
+    reply = api.client.post(
+        "/bulk-event", json={"shared": {"tealium_account": "acme"}, "events": events}
+    )
     assert reply.status_code == 200, reply.text
     return list(reply.json()["event_ids"])
 
@@ -184,7 +196,9 @@ def test_events_of_one_client_share_a_request(api: Api, profile: str, vendor: Ve
         ],
     )
     wait_until(lambda: totals(api, profile)["success"] == 3)
-    bodies = sorted((r.json() for r in vendor.received("/mp/collect")), key=lambda b: b["client_id"])
+    bodies = sorted(
+        (r.json() for r in vendor.received("/mp/collect")), key=lambda b: b["client_id"]
+    )
     micros = ts * 1_000_000
     assert bodies == [
         {
@@ -210,7 +224,9 @@ def test_events_of_one_client_share_a_request(api: Api, profile: str, vendor: Ve
     assert ga.deviations == []
 
 
-def test_a_reserved_event_name_never_reaches_google(api: Api, profile: str, vendor: VendorMock) -> None:
+def test_a_reserved_event_name_never_reaches_google(
+    api: Api, profile: str, vendor: VendorMock
+) -> None:
     ga = MeasurementProtocol(vendor)
     add_ga4(api, profile, vendor)
     ids = bulk(
@@ -230,10 +246,15 @@ def test_a_reserved_event_name_never_reaches_google(api: Api, profile: str, vend
     assert ga.deviations == []
 
 
-def test_validation_messages_fail_the_event_they_name(api: Api, profile: str, vendor: VendorMock) -> None:
+def test_validation_messages_fail_the_event_they_name(
+    api: Api, profile: str, vendor: VendorMock
+) -> None:
     ga = MeasurementProtocol(vendor)
     add_ga4(api, profile, vendor, validate_with_debug_endpoint=True)
-    events = [{"tealium_event": "generate_lead", "ga_client_id": "111.222", "note": n} for n in ("ok", "x" * 101)]
+    events = [
+        {"tealium_event": "generate_lead", "ga_client_id": "111.222", "note": n}
+        for n in ("ok", "x" * 101)
+    ]
     ids = bulk(api, events)
     [record] = wait_until(lambda: errors(api, profile))
     assert record["event_id"] == ids[1]
@@ -252,7 +273,8 @@ def test_a_server_error_is_retried(api: Api, profile: str, vendor: VendorMock) -
     vendor.queue("/mp/collect", Reply(503, "Service Unavailable"))
     add_ga4(api, profile, vendor)
     bulk(api, [{"tealium_event": "purchase", "ga_client_id": "111.222"}])
-    counts = wait_until(lambda: (t := totals(api, profile)) and t["success"] == 1 and t)
+    wait_until(lambda: totals(api, profile)["success"] == 1)
+    counts = totals(api, profile)
     assert counts["retried"] == 1
     assert len(vendor.received("/mp/collect")) == 2
     assert ga.deviations == []

@@ -8,6 +8,7 @@ from sluice.api.routes import (
     action_test,
     actions,
     attributes,
+    audiences,
     audit,
     catalog,
     connectors,
@@ -21,6 +22,8 @@ from sluice.api.routes import (
     traces,
     users,
     versions,
+    visitor_attributes,
+    visitors,
 )
 
 ROUTERS: tuple[APIRouter, ...] = (
@@ -28,6 +31,9 @@ ROUTERS: tuple[APIRouter, ...] = (
     data_sources.router,
     attributes.router,
     event_feeds.router,
+    visitor_attributes.router,
+    audiences.router,
+    visitors.router,
     connectors.router,
     actions.router,
     action_test.router,

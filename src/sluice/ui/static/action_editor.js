@@ -350,6 +350,8 @@
     var kinds = form.querySelectorAll("[name=source_kind]");
     kinds.forEach(function (radio) {
       var supported = radio.value === "feed" ? t.data_types.indexOf("event") !== -1 : t.data_types.indexOf("visitor") !== -1;
+      var audiences = form.querySelector("[name=audience]");
+      if (radio.value === "audience" && (!audiences || !audiences.options.length)) supported = false;
       radio.disabled = !supported || readOnly;
       if (!supported && radio.checked) {
         kinds.forEach(function (other) { if (other !== radio && !other.disabled) other.checked = true; });
@@ -457,6 +459,20 @@
   }, 400));
   if (readOnly) {
     form.querySelectorAll("input, select, textarea").forEach(function (el) { if (el !== sampleBox) el.disabled = true; });
+  }
+
+  // With AudienceStream installed, audiences for the source come from its API.
+  var audienceSelect = form.querySelector("[name=audience]");
+  if (audienceSelect && data.audiences_api && !audienceSelect.options.length) {
+    var audienceRadio = form.querySelector("[name=source_kind][value=audience]");
+    if (audienceRadio) audienceRadio.disabled = true;
+    S.api("GET", data.audiences_api).then(function (result) {
+      var found = result.ok && result.data ? result.data.audiences || [] : [];
+      found.forEach(function (a) { audienceSelect.appendChild(S.el("option", { value: a.id, text: a.name })); });
+      if (audienceSelect.getAttribute("data-current")) audienceSelect.value = audienceSelect.getAttribute("data-current");
+      if (current) sourcesFor(current);
+      if (audienceRadio && !found.length) audienceRadio.disabled = true;
+    });
   }
 
   var initial = data.action ? data.action.type : (form.querySelector("[name=action_type]:checked") || {}).value;

@@ -16,7 +16,12 @@
     var result = await S.api("GET", data.attributes_api + "?limit=50" + (prefix ? "&q=" + encodeURIComponent(prefix) : ""));
     if (!result.ok) return;
     datalist.innerHTML = "";
-    result.data.attributes.forEach(function (a) { datalist.appendChild(S.el("option", { value: a.name, label: a.type })); });
+    var found = result.data.attributes || result.data.visitor_attributes || [];
+    found.forEach(function (a) {
+      if (!prefix || a.name.toLowerCase().indexOf(prefix.toLowerCase()) === 0) {
+        datalist.appendChild(S.el("option", { value: a.name, label: a.type || a.scope || "" }));
+      }
+    });
   }, 120);
 
   function shown(value) {
@@ -128,9 +133,27 @@
     }
   }
 
-  var groups = feed ? feed.conditions : [[{ attribute: "tealium_event", operator: "equals", value: "" }]];
-  groups.forEach(function (g) { box.appendChild(groupBox(g)); });
-  renumber();
+  function start(conditions) {
+    box.innerHTML = "";
+    conditions.forEach(function (g) { box.appendChild(groupBox(g)); });
+    renumber();
+  }
+
+  if (data.load_url) {
+    // An object of another API (an audience): loaded here, then edited like a feed.
+    S.api("GET", data.load_url).then(function (result) {
+      if (!result.ok) {
+        S.showErrors(form, result.data);
+        return;
+      }
+      document.getElementById("feed-name").value = result.data.name || "";
+      document.querySelector("[data-title]").textContent = result.data.name || "";
+      document.querySelector("[data-crumb]").textContent = result.data.name || "";
+      start(result.data.conditions || []);
+    });
+  } else {
+    start(feed ? feed.conditions : [[{ attribute: data.noun ? "" : "tealium_event", operator: data.noun ? "gte" : "equals", value: "" }]]);
+  }
 
   var addGroup = document.getElementById("add-group");
   if (addGroup) {
@@ -160,7 +183,7 @@
       S.showErrors(form, result.data);
       return;
     }
-    S.flashNext("Event feed “" + result.data.name + "” saved. It applies within 2 seconds.");
+    S.flashNext((data.noun || "Event feed") + " “" + result.data.name + "” saved. It applies within 2 seconds.");
     location.href = data.list_url;
   });
   fetchAttributes("");

@@ -81,6 +81,7 @@ def test_prefix_before_substring_before_fuzzy(api: Api, profile: str) -> None:
 
 def test_index_follows_edits(api: Api, profile: str) -> None:
     connector = add_webhook(api, profile, name="Alpha")
+
     def mine(q: str) -> list[dict[str, object]]:  # leave out catalog types ("beta" ~ "Meta")
         return [r for r in _search(api, q, **Q) if r["kind"] != "connector_type"]
 

@@ -106,6 +106,9 @@ class Pipeline:
 
     async def start(self, *, run_workers: bool) -> None:
         self.run_workers = run_workers
+        # Read when /metrics is scraped, not written on every request.
+        metrics.QUEUE_DEPTH.labels("unrouted").set_function(lambda: self.unrouted)
+        metrics.QUEUE_DEPTH.labels("in_flight").set_function(self._in_flight)
         self.services.db.config_hooks.append(self._config_changed)
         self.services.db.start_checkpointer()
         self.writer.start()
@@ -259,7 +262,6 @@ class Pipeline:
             functools.partial(fast.executemany, sql=_INSERT_EVENT, rows=values), weight=len(rows)
         )
         self.unrouted += len(rows)
-        metrics.QUEUE_DEPTH.labels("unrouted").set(self.unrouted)
         self._new_events.set()
 
     # --- routing ----------------------------------------------------------------------
@@ -298,7 +300,6 @@ class Pipeline:
                 continue
             if count:
                 self.unrouted = max(0, self.unrouted - count)
-                metrics.QUEUE_DEPTH.labels("unrouted").set(self.unrouted)
                 if self.engine is not None:
                     self.engine.adopt(handoff)
                 if count >= limit:
@@ -551,6 +552,9 @@ class Pipeline:
     def resume_connector(self, connector_id: str) -> None:
         if self.engine is not None:
             self.engine.resume(connector_id)
+
+    def _in_flight(self) -> int:
+        return len(self.engine.held) + self.engine.in_memory if self.engine else 0
 
     def queue_depth(self) -> int:
         return self.unrouted + (len(self.engine.held) if self.engine else 0)

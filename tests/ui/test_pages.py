@@ -492,3 +492,16 @@ def test_every_page_is_documented() -> None:
             if f"`{shown}" not in guide:
                 missing.append(shown)
     assert not missing, f"docs/ui.md does not mention {missing}"
+
+
+def test_the_action_editor_offers_audiences(admin: TestClient, api: Api, world: World) -> None:
+    made = api.post(
+        "/profiles/acme/main/audiences",
+        {"name": "Repeat buyers", "conditions": []},
+    )
+    if made.status_code == 404:
+        pytest.skip("AudienceStream is not installed")
+    assert made.status_code == 201, made.text
+    html = admin.get(f"{P}/connectors/{world.connector['id']}/actions/new").text
+    assert 'name="source_kind" value="audience"' in html
+    assert "Repeat buyers" in html

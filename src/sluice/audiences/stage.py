@@ -297,7 +297,7 @@ class AudienceStage:
                 )
                 continue
             rules = self.rules(config, live)
-            held = self.store.load(conn, profile_id, visitor_ids, now)
+            held = self.store.load(conn, profile_id, visitor_ids, now, create=False)
             timeout, longest = visit_limits(live, self.scale)
             for entry in held.values():
                 if entry.version is None:
@@ -325,7 +325,7 @@ class AudienceStage:
         live = config.profiles_by_id.get(job.profile_id)
         if live is None:
             return
-        held = self.store.load(conn, job.profile_id, [job.visitor_id], effects.now)
+        held = self.store.load(conn, job.profile_id, [job.visitor_id], effects.now, create=False)
         entry = held[job.visitor_id]
         action = config.actions.get(action_id)
         if action is None or not action.enabled or action.audience_id != audience_id:

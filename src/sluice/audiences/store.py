@@ -90,6 +90,12 @@ class Held:
     visit_ends_at: float | None = None
 
 
+def _first_version() -> int:
+    """A random first version: a profile erased and made again never looks like a
+    cached one of before."""
+    return secrets.randbelow(1 << 30) + 1
+
+
 def _chunks(items: Sequence[str]) -> list[Sequence[str]]:
     return [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
 
@@ -122,11 +128,9 @@ class ProfileStore:
         self.cache = cache
         self.postgres = postgres
 
-    def load(
-        self, conn: Connection, profile_id: str, visitor_ids: Sequence[str], now: float
-    ) -> dict[str, Held]:
-        """The profiles of these visitors (new ones for unknown visitors), rows locked."""
-        keys = sorted(set(visitor_ids))
+    def _versions(
+        self, conn: Connection, profile_id: str, keys: Sequence[str]
+    ) -> dict[str, tuple[int, float]]:
         found: dict[str, tuple[int, float]] = {}
         for chunk in _chunks(keys):
             query = (
@@ -138,6 +142,31 @@ class ProfileStore:
                 query = query.with_for_update()
             for visitor_id, version, stamp in conn.execute(query):
                 found[visitor_id] = (int(version), float(stamp))
+        return found
+
+    def load(
+        self,
+        conn: Connection,
+        profile_id: str,
+        visitor_ids: Sequence[str],
+        now: float,
+        *,
+        create: bool = True,
+    ) -> dict[str, Held]:
+        """The profiles of these visitors, their rows locked; unknown visitors get a new
+        profile (``create``) or stay without a row (``Held.version`` is None)."""
+        keys = sorted(set(visitor_ids))
+        found = self._versions(conn, profile_id, keys)
+        missing = [k for k in keys if k not in found]
+        if missing and create and self.postgres:
+            # Another worker may be creating the same visitors right now: make the rows
+            # first (waiting for theirs, if any), so both end up updating one locked row.
+            rows = [
+                (profile_id, k, new_profile(k, now).dumps().decode(), _first_version(), None, now)
+                for k in missing
+            ]
+            _rowcount(conn, _INSERT, rows)
+            found.update(self._versions(conn, profile_id, missing))
         held: dict[str, Held] = {}
         stale: list[str] = []
         for visitor_id in keys:
@@ -180,9 +209,7 @@ class ProfileStore:
             data = entry.data if entry.data is not None else entry.profile.dumps()
             text = data.decode()
             if entry.version is None:
-                # A random first version: a profile erased and made again never looks
-                # like a cached one of before.
-                version = secrets.randbelow(1 << 30) + 1
+                version = _first_version()
                 inserts.append((profile_id, visitor_id, text, version, entry.visit_ends_at, now))
             else:
                 version = entry.version % ((1 << 31) - 1) + 1

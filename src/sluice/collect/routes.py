@@ -54,6 +54,7 @@ async def accept_events(
 ) -> list[str]:
     """Check account, profile, data source, token, rate and queue; store; return ids."""
     settings = pipeline.services.settings
+    profiles = pipeline.config.profiles
     resolved: list[tuple[dict[str, Any], LiveProfile]] = []
     groups: dict[str, tuple[LiveProfile, int]] = {}
     for raw in raw_events:
@@ -64,11 +65,17 @@ async def accept_events(
         profile_name = raw.get("tealium_profile") or "main"
         if not isinstance(profile_name, str):
             raise CollectError(400, "tealium_profile must be a string")
-        profile = await pipeline.lookup_profile(account, profile_name)
+        profile = profiles.get((account, profile_name)) or await pipeline.lookup_profile(
+            account, profile_name
+        )
         if profile is None:
             raise CollectError(400, f"unknown account/profile {account}/{profile_name}")
         source = raw.get("tealium_datasource")
-        if source not in (None, "") and not await pipeline.known_data_source(profile, source):
+        if (
+            source not in (None, "")
+            and source not in profile.data_source_keys
+            and not await pipeline.known_data_source(profile, source)
+        ):
             raise CollectError(400, f"unknown data source key {str(source)[:100]!r}")
         resolved.append((raw, profile))
         count = groups.get(profile.id, (profile, 0))[1]

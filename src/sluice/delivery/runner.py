@@ -315,7 +315,9 @@ class ConnectorRunner:
                 outcomes = list(verdict) + [None] * (len(items) - len(verdict))
             else:
                 outcomes = [verdict] * len(items)
-        metrics.DELIVERY_LATENCY.labels(action.connector.id).observe(time.perf_counter() - started)
+        if self._latency is None:
+            self._latency = metrics.DELIVERY_LATENCY.labels(self.connector_id)
+        self._latency.observe(time.perf_counter() - started)
         self._settle(action, request, response, items, outcomes)
 
     def _settle(

@@ -198,3 +198,21 @@ def test_private_destinations_are_refused_without_the_setting(
     assert record["category"] == "connection"
     assert "private" in record["message"]
     assert vendor.received("/private") == []
+
+
+def test_events_after_the_newest_ones_were_erased_are_still_routed(
+    api: Api, profile: str, vendor: VendorMock
+) -> None:
+    """Erasing a visitor deletes their events; new events must not reuse their seqs."""
+    from sluice.storage.tables import events
+
+    add_connector(api, profile, actions=[event_data_action(vendor.url + "/after")])
+    for i in range(3):
+        send(api, {"n": i})
+    vendor.wait_for(3, "/after")
+    services = api.client.app.state.services  # type: ignore[attr-defined]
+    with services.db.begin() as conn:
+        conn.execute(events.delete())
+    send(api, {"n": "new"})
+    got = vendor.wait_for(4, "/after")
+    assert got[-1].json()["n"] == "new"

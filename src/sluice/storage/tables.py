@@ -210,6 +210,9 @@ events = Table(
     Index(None, "routed", "seq"),
     Index(None, "received_at"),
     Index(None, "profile_id", "visitor_id"),
+    # Never reuse a seq, even after the newest events are erased: the router remembers
+    # how far it has read, so a reused, lower seq would never be routed.
+    sqlite_autoincrement=True,
 )
 
 deliveries = Table(

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 10:30:23.207755
+Create Date: 2026-11-28 11:34:49.839838
 """
 
 from __future__ import annotations
@@ -144,6 +144,7 @@ def upgrade() -> None:
         sa.Column("routed", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_events")),
         sa.UniqueConstraint("id", name=op.f("uq_events_id")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.create_index(

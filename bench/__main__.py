@@ -1,7 +1,7 @@
 """``make bench``: every benchmark, with ratios measured in the same run.
 
 Writes ``bench/results/latest.json`` and ``latest.md``. Set ``SLUICE_BENCH_ONLY`` to a
-comma-separated list of sections (ingest, delivery, memory, config) to run fewer.
+comma-separated list of sections (ingest, delivery, memory, peers, config) to run fewer.
 """
 
 from __future__ import annotations
@@ -86,6 +86,11 @@ def main() -> int:
             "queue": memory.per_queued_event(),
             "drift": memory.drift(),
         }
+    if section("peers", wanted):
+        print("peers (actions-core, arq + Redis, end to end; same sink)...", flush=True)
+        from bench.peers import run as peers
+
+        results["peers"] = peers.run()
     if section("config", wanted):
         print("configuration (spotlight and publish)...", flush=True)
         out = subprocess.run(

@@ -33,6 +33,12 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _peak_rss_mb(pid: int) -> float:
+    """The process's peak resident set so far (VmHWM), in MB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return round(int(status.split("VmHWM:")[1].split()[0]) / 1024, 1)
+
+
 def _counter(services: Any, name: str) -> int:
     with services.db.read() as conn:
         return int(conn.execute(select(func.coalesce(func.sum(counters.c[name]), 0))).scalar())
@@ -80,6 +86,7 @@ def run_sluice(
             time.sleep(0.05)
         ok, failed = sink.counts()
         cpu = _cpu_seconds(worker.pid) - cpu_at_start
+        peak_rss = _peak_rss_mb(worker.pid)
         with services.db.read() as conn:
             error_rows = int(conn.execute(select(func.count()).select_from(error_records)).scalar())
         return {
@@ -93,6 +100,7 @@ def run_sluice(
             "error_records": error_rows,
             "retried": _counter(services, "retried"),
             "cpu_us_per_event": round(cpu / events * 1e6, 1),
+            "worker_peak_rss_mb": peak_rss,
             "exact": success + final_errors == events
             and success == ok * (batch_size or 1)
             and error_rows == final_errors,

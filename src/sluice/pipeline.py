@@ -287,7 +287,10 @@ class Pipeline:
                 route = functools.partial(
                     self._route_batch, config=self.config, rooms=rooms, limit=limit
                 )
-                count, handoff = await self.writer.run(route, weight=limit)
+                count, handoff, upto = await self.writer.run(route, weight=limit)
+                # Only once that transaction committed: had it failed, the writer runs
+                # the job again on its own, and it must read the same events again.
+                self._claimed_upto = max(self._claimed_upto, upto)
                 if self._to_wake and self.engine is not None:
                     # Rows that were not handed over wait in the table: claim them soon.
                     self.engine.wake(self._to_wake)
@@ -316,8 +319,9 @@ class Pipeline:
 
     def _route_batch(
         self, conn: Connection, config: CompiledConfig, rooms: dict[str, int], limit: int
-    ) -> tuple[int, list[Item]]:
-        """Route the oldest unrouted events in this transaction.
+    ) -> tuple[int, list[Item], int]:
+        """Route the oldest unrouted events in this transaction; returns how many, the
+        deliveries handed over in memory, and the highest event seq read.
 
         On SQLite (one worker process), the first attempts of deliveries for connectors
         with room are handed to the delivery engine in memory, tracked per event
@@ -340,7 +344,7 @@ class Pipeline:
             )
             rows = fast.fetchall(conn, sql, (limit,))
         if not rows:
-            return 0, []
+            return 0, [], 0
         loads = orjson.loads
         stored = [StoredEvent(r[0], r[1], r[2], r[3], loads(r[4])) for r in rows]
         now = time.time()
@@ -358,7 +362,7 @@ class Pipeline:
             if routed.traces:
                 conn.execute(traces.insert(), [t.row(now) for t in routed.traces])
         self._observe(stored, now)
-        return len(rows), handoff
+        return len(rows), handoff, rows[-1][0]
 
     def _plan_in_memory(
         self,
@@ -418,7 +422,6 @@ class Pipeline:
                         inflight=flight,
                     )
                 )
-        self._claimed_upto = stored[-1].seq
         if now_rows:
             self._insert_deliveries(conn, now_rows, stored, {}, now)
         self._mark_routed(conn, now_routed)

@@ -76,3 +76,24 @@ def test_joined_then_left_fire_exactly_once(api: Api, profile: str, vendor: Vend
     assert shown["current_visit"]["event_count"] == 5
     wait_until(lambda: totals(api, profile)["success"] == 2)
     assert totals(api, profile)["triggered"] == 2
+
+
+def test_a_traced_event_shows_what_audiencestream_did(
+    api: Api, profile: str, vendor: VendorMock
+) -> None:
+    purchase_counter(api, profile)
+    buyers = audience(
+        api, profile, "Buyers", [[{"attribute": "purchase_count", "operator": "gte", "value": 1}]]
+    )
+    connector = hook(api, profile, [visitor_action(vendor.url + "/joined", buyers, "joined")])
+    purchase(api, "v1", tealium_trace_id="trace-1")
+    vendor.wait_for(1, "/joined")
+    steps = wait_until(lambda: api.get(f"{profile}/traces/trace-1").json().get("steps"))
+    routed = next(s for s in steps if s["step"] == "routed")
+    assert routed["data"]["audiencestream"] == {
+        "visitor_id": "v1",
+        "joined": [buyers],
+        "left": [],
+        "triggered": [{"action_id": connector["actions"][0]["id"], "name": f"joined {buyers}"}],
+        "over_size_limit": False,
+    }

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
 from tests.conftest import Api
 from tests.support.flows import (
     FAST_RETRIES,
@@ -216,3 +220,27 @@ def test_events_after_the_newest_ones_were_erased_are_still_routed(
     send(api, {"n": "new"})
     got = vendor.wait_for(4, "/after")
     assert got[-1].json()["n"] == "new"
+
+
+def test_a_routing_transaction_that_fails_is_routed_again(
+    api: Api, profile: str, vendor: VendorMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The router must not move past events whose transaction did not commit."""
+    from sluice.pipeline import Pipeline
+
+    add_connector(api, profile, actions=[event_data_action(vendor.url + "/again")])
+    original = Pipeline._observe
+    failures: list[int] = []
+
+    def fail_once(*args: Any, **kwargs: Any) -> Any:
+        if not failures:
+            failures.append(1)
+            raise RuntimeError("injected failure inside the routing transaction")
+        return original(*args, **kwargs)
+
+    # _observe runs last in the routing transaction: the failure rolls all of it back.
+    monkeypatch.setattr(Pipeline, "_observe", fail_once)
+    send(api, {"n": 1})
+    [got] = vendor.wait_for(1, "/again")
+    assert got.json()["n"] == 1
+    assert failures == [1]

@@ -2,9 +2,8 @@
 
 An audience's conditions are event-feed conditions (SPEC §8) over the profile's
 attribute names (both scopes), ``badges`` (a list), ``audiences`` (ids and names of the
-audiences the visitor was in before this evaluation) and ``current_visit``
-(``event_count``, ``started_at``, ``last_event_at``). Audiences are evaluated in the
-order they were created, all against the same view.
+audiences the visitor was in before this evaluation) and ``current_visit.event_count``.
+Audiences are evaluated in the order they were created, all against the same view.
 """
 
 from __future__ import annotations

@@ -192,16 +192,12 @@ class VisitorProfile:
 
     def condition_view(self, names: dict[str, str]) -> dict[str, Any]:
         """What audience conditions test: attribute names, ``badges``, ``audiences``
-        (ids and names of the audiences joined so far) and ``current_visit``."""
+        (ids and names of the audiences joined so far) and ``current_visit.event_count``."""
         view: dict[str, Any] = dict(self.attributes)
         visit = self.visit
         if visit is not None:
             view.update(visit.attributes)
-            view["current_visit"] = {
-                "event_count": visit.event_count,
-                "started_at": iso(visit.started_at),
-                "last_event_at": iso(visit.last_event_at),
-            }
+            view["current_visit"] = {"event_count": visit.event_count}
         view["badges"] = self.badges
         joined = list(self.audiences)
         joined.extend(names[a] for a in self.audiences if a in names)

@@ -318,7 +318,7 @@ class CompiledAttribute:
     name: str
     scope: str
     type: str
-    rules: tuple[tuple[Predicate, Apply], ...]
+    rules: tuple[tuple[Predicate | None, Apply], ...]  # None: every event
 
     def apply(self, profile: VisitorProfile, event: Mapping[str, Any], at: float) -> None:
         if self.scope == "visit":
@@ -328,14 +328,36 @@ class CompiledAttribute:
         else:
             values = profile.attributes
         for when, operation in self.rules:
-            if when(event):
+            if when is None or when(event):
                 operation(values, profile, event, at)
 
 
 def compile_attribute(definition: Mapping[str, Any]) -> CompiledAttribute:
     name, type_ = str(definition["name"]), str(definition["type"])
     rules = tuple(
-        (compile_conditions(rule.get("when") or []), _operation(name, type_, rule))
+        (
+            compile_conditions(rule["when"]) if rule.get("when") else None,
+            _operation(name, type_, rule),
+        )
         for rule in definition.get("rules") or []
     )
     return CompiledAttribute(name, str(definition["scope"]), type_, rules)
+
+
+Step = tuple[bool, Predicate | None, Apply]  # (visit scope, when, operation)
+
+
+def steps_of(attributes: list[CompiledAttribute]) -> list[Step]:
+    """Every rule of every attribute, in order, flattened for the per-event loop."""
+    return [(a.scope == "visit", w, op) for a in attributes for w, op in a.rules]
+
+
+def enrich(steps: list[Step], profile: VisitorProfile, event: Mapping[str, Any], at: float) -> None:
+    """Apply the rules to a profile that has a current visit."""
+    visitor_values = profile.attributes
+    visit = profile.visit
+    assert visit is not None
+    visit_values = visit.attributes
+    for visit_scope, when, operation in steps:
+        if when is None or when(event):
+            operation(visit_values if visit_scope else visitor_values, profile, event, at)

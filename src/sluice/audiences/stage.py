@@ -27,7 +27,7 @@ from sqlalchemy import Connection, update
 from sluice import metrics
 from sluice.audiences.membership import CompiledAudience, compile_audiences, evaluate
 from sluice.audiences.model import Visit, VisitorProfile
-from sluice.audiences.rules import CompiledAttribute, compile_attribute
+from sluice.audiences.rules import CompiledAttribute, Step, compile_attribute, enrich, steps_of
 from sluice.audiences.store import Held, ProfileCache, ProfileStore
 from sluice.audiences.triggers import Candidate, EventOutlet, consent_ok, fire
 from sluice.audiences.visits import Effects, Job, VisitEndOutlet, due_jobs, due_visits, end_payload
@@ -52,6 +52,7 @@ class ProfileRules:
     """One profile's AudienceStream definitions, compiled."""
 
     attributes: list[CompiledAttribute] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
     visitor_names: frozenset[str] = frozenset()
     visit_names: frozenset[str] = frozenset()
     badges: frozenset[str] = frozenset()
@@ -77,6 +78,7 @@ def compile_profile(live: LiveProfile) -> ProfileRules:
             rules.attributes.append(compile_attribute(definition))
         except Exception:  # a stored definition must never take the runtime down
             log.exception("cannot compile the visitor attribute %s; skipped", definition["id"])
+    rules.steps = steps_of(rules.attributes)
     rules.visitor_names = frozenset(a.name for a in rules.attributes if a.scope == "visitor")
     rules.visit_names = frozenset(a.name for a in rules.attributes if a.scope == "visit")
     rules.badges = frozenset(a.name for a in rules.attributes if a.type == "badge")
@@ -183,8 +185,7 @@ class AudienceStage:
         if "consent_categories" in payload:
             granted = parse_event_categories(payload["consent_categories"])
             profile.consent = sorted(granted) if granted is not None else None
-        for attribute in rules.attributes:
-            attribute.apply(profile, payload, at)
+        enrich(rules.steps, profile, payload, at)
         changes = evaluate(profile, rules.audiences, rules.names, at)
         profile.updated_at = effects.now
         profile.last_seq = event.seq

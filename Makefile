@@ -40,6 +40,7 @@ reliability: setup
 
 ## Benchmarks: print figures and ratios measured in the same run.
 bench: setup
+	bash scripts/install-bench-tools.sh
 	$(UV) run python -m bench
 
 ci:

@@ -100,6 +100,15 @@ def main() -> int:
             check=False,
         )
         results["config"] = out.stdout.strip().splitlines()[-12:]
+    if section("audiences", wanted):
+        print("AudienceStream (profile updates, stage cost, memory per profile)...", flush=True)
+        out = subprocess.run(
+            [sys.executable, str(Path(__file__).parent / "bench_audiences.py")],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        results["audiences"] = out.stdout.strip().splitlines()[-12:]
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(results, indent=2))
     (RESULTS / "latest.md").write_text(markdown(results))

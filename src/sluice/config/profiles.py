@@ -16,7 +16,16 @@ from sluice.config import audit, revision
 from sluice.errors import Conflict, NotFound, ValidationFailed
 from sluice.ids import new_id
 from sluice.storage.db import Database
-from sluice.storage.tables import profiles
+from sluice.storage.tables import (
+    counters,
+    deliveries,
+    error_records,
+    events,
+    profiles,
+    scheduled_jobs,
+    traces,
+    visitors,
+)
 
 DEFAULT_SETTINGS: dict[str, Any] = {
     "consent": {"enforcement": False, "missing": "allow"},
@@ -158,6 +167,18 @@ def patch(db: Database, actor: Principal, current: Profile, changes: dict[str, A
 
 def remove(db: Database, actor: Principal, current: Profile) -> None:
     with db.begin() as conn:
+        # The data plane's rows carry the profile id without a foreign key (they are
+        # written on the hot path): remove them with it.
+        for table in (
+            deliveries,
+            events,
+            error_records,
+            counters,
+            traces,
+            visitors,
+            scheduled_jobs,
+        ):
+            conn.execute(delete(table).where(table.c.profile_id == current.id))
         conn.execute(delete(profiles).where(profiles.c.id == current.id))
         audit.record(conn, actor, "profile.delete", f"{current.account}/{current.profile}")
         revision.bump(conn)

@@ -25,13 +25,14 @@ from sqlalchemy import Connection, func, select, update
 from sluice import jsonutil, metrics
 from sluice.audiences.stage import AudienceStage
 from sluice.auth import tokens
-from sluice.config import attributes as attributes_service
 from sluice.config import revision
 from sluice.delivery.engine import LEASE_SECONDS, DeliveryEngine
 from sluice.delivery.outcomes import InFlight, Item
 from sluice.delivery.transport import AiohttpTransport, Transport
 from sluice.engine import compiled as compiled_config
+from sluice.engine import discovery
 from sluice.engine.compiled import CompiledConfig, LiveProfile
+from sluice.engine.discovery import AttributeDiscovery
 from sluice.engine.router import Routed, StoredEvent, TraceStep, route_events
 from sluice.engine.templates import TemplateEngine
 from sluice.reporting import retention
@@ -67,7 +68,6 @@ _INSERT_DELIVERY = (
 )
 OBSERVE_EVERY = 5.0
 AUDIENCE_TIMERS_EVERY = 1.0
-MAX_ATTRIBUTES_PER_FLUSH = 2000
 
 
 class Pipeline:
@@ -90,7 +90,7 @@ class Pipeline:
         self._last_forced_reload = 0.0
         self._buckets: dict[str, tuple[float, float]] = {}
         self._token_cache: dict[tuple[str, str], tuple[bool, float]] = {}
-        self._observations: dict[str, dict[str, tuple[str, Any, float, float]]] = {}
+        self.discovery = AttributeDiscovery()
         # SQLite: events up to this seq are routed or in flight in this process.
         self._claimed_upto = 0
         # Connectors that got delivery rows in the last routing transaction.
@@ -515,21 +515,7 @@ class Pipeline:
     # --- attribute discovery ------------------------------------------------------------
 
     def _observe(self, stored: list[StoredEvent], now: float) -> None:
-        """Note attribute names, types and samples; written every few seconds.
-
-        A batch contributes a sample of at most 50 events: every attribute that keeps
-        appearing is found within a few batches, for a small, bounded cost per batch.
-        """
-        step = max(1, len(stored) // 50)
-        for event in stored[::step]:
-            seen = self._observations.setdefault(event.profile_id, {})
-            if len(seen) >= MAX_ATTRIBUTES_PER_FLUSH:
-                continue
-            for name, value in event.payload.items():
-                _note(seen, name, value, now)
-                if isinstance(value, dict):
-                    for sub, subvalue in value.items():
-                        _note(seen, f"{name}.{sub}", subvalue, now)
+        self.discovery.observe(stored, now)
 
     async def _observe_loop(self) -> None:
         while True:
@@ -540,15 +526,9 @@ class Pipeline:
                 log.exception("recording discovered attributes failed")
 
     async def _flush_observations(self) -> None:
-        observations, self._observations = self._observations, {}
-        if not observations:
-            return
-
-        def write(conn: Connection) -> None:
-            for profile_id, seen in observations.items():
-                attributes_service.record_observations(conn, profile_id, seen)
-
-        await self.writer.run(write)
+        observations = self.discovery.take()
+        if observations:
+            await self.writer.run(functools.partial(discovery.write, observations=observations))
 
     # --- operations -------------------------------------------------------------------
 
@@ -569,18 +549,6 @@ def _release_free_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):  # not glibc: nothing to do
         pass
-
-
-def _note(
-    seen: dict[str, tuple[str, Any, float, float]], name: str, value: Any, now: float
-) -> None:
-    kind = attributes_service.json_type(value)
-    previous = seen.get(name)
-    sample = value if not isinstance(value, dict | list) else None
-    if previous is None:
-        seen[name] = (kind, sample, now, now)
-    else:
-        seen[name] = (kind, sample, previous[2], now)
 
 
 def _run_timers(conn: Connection, stage: AudienceStage, config: CompiledConfig) -> set[str]:

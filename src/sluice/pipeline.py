@@ -26,7 +26,7 @@ from sluice import jsonutil, metrics
 from sluice.audiences.stage import AudienceStage
 from sluice.auth import tokens
 from sluice.config import revision
-from sluice.delivery.engine import LEASE_SECONDS, DeliveryEngine
+from sluice.delivery.engine import DeliveryEngine
 from sluice.delivery.outcomes import InFlight, Item
 from sluice.delivery.transport import AiohttpTransport, Transport
 from sluice.engine import compiled as compiled_config
@@ -123,6 +123,7 @@ class Pipeline:
                 self.transport,
                 lambda: self.config,
                 postgres=not self.services.db.is_sqlite,
+                lease_seconds=self.services.settings.lease_seconds,
             )
             await self.engine.start()
             self.audiences = AudienceStage.from_settings(
@@ -287,7 +288,9 @@ class Pipeline:
                 route = functools.partial(
                     self._route_batch, config=self.config, rooms=rooms, limit=limit
                 )
-                count, handoff, upto = await self.writer.run(route, weight=limit)
+                count, handoff, upto = await self.writer.run(
+                    route, weight=limit, if_cancelled=self._hand_back
+                )
                 # Only once that transaction committed: had it failed, the writer runs
                 # the job again on its own, and it must read the same events again.
                 self._claimed_upto = max(self._claimed_upto, upto)
@@ -309,6 +312,12 @@ class Pipeline:
                     await asyncio.sleep(0)
                     continue
             await self._wait_for_work(0.5)
+
+    def _hand_back(self, routed: tuple[int, list[Item], int]) -> None:
+        # Stopping while routing: the rows it leased to this process are released with
+        # the rest of the engine's work instead of waiting out their lease.
+        if self.engine is not None:
+            self.engine.held.update(item.seq for item in routed[1] if item.seq)
 
     async def _wait_for_work(self, timeout: float) -> None:
         self._new_events.clear()
@@ -449,7 +458,7 @@ class Pipeline:
         if not rows:
             return []
         room = dict(rooms)
-        lease = now + LEASE_SECONDS
+        lease = now + self.services.settings.lease_seconds
         taken: list[dict[str, Any]] = []
         for row in rows:
             if room.get(row["connector_id"], 0) > 0:

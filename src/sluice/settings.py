@@ -40,6 +40,8 @@ class Settings:
     error_retention_days: float = 30.0
     # Reloading the compiled configuration after a change in another process.
     config_poll_seconds: float = 1.0
+    # How long a claimed delivery stays leased to a process before others may take it.
+    lease_seconds: float = 60.0
     run_workers: bool = True
     demo: bool = False
     # AudienceStream (docs/audiences.md): the size cap of one visitor profile's JSON, the
@@ -65,6 +67,7 @@ class Settings:
             visitor_profile_max_bytes=_env_int("SLUICE_VISITOR_PROFILE_MAX_BYTES", 400_000),
             visitor_cache_mb=_env_float("SLUICE_VISITOR_CACHE_MB", 64.0),
             visit_timeout_scale=_env_float("SLUICE_VISIT_TIMEOUT_SCALE", 1.0),
+            lease_seconds=_env_float("SLUICE_LEASE_SECONDS", 60.0),
         )
         for key, value in overrides.items():
             if value is not None:

@@ -43,11 +43,13 @@ class DeliveryEngine:
         get_config: Callable[[], CompiledConfig],
         *,
         postgres: bool = False,
+        lease_seconds: float = LEASE_SECONDS,
     ) -> None:
         self.writer = writer
         self.transport = transport
         self._get_config = get_config
         self.postgres = postgres
+        self.lease_seconds = lease_seconds
         self.runners: dict[str, ConnectorRunner] = {}
         self.outcomes = Outcomes()
         self.held: set[int] = set()  # claimed rows, whose leases we renew
@@ -188,9 +190,15 @@ class DeliveryEngine:
                 elif runner.wake_at < soonest:
                     soonest = runner.wake_at
             if wanted:
-                claim = functools.partial(_claim, wanted=wanted, now=now, postgres=self.postgres)
+                claim = functools.partial(
+                    _claim,
+                    wanted=wanted,
+                    now=now,
+                    postgres=self.postgres,
+                    lease=now + self.lease_seconds,
+                )
                 try:
-                    claimed = await self.writer.run(claim)
+                    claimed = await self.writer.run(claim, if_cancelled=self._hand_back)
                 except Exception:
                     log.exception("claiming deliveries failed")
                     await asyncio.sleep(1.0)
@@ -220,6 +228,10 @@ class DeliveryEngine:
                 await asyncio.wait_for(self._wake.wait(), max(0.005, min(soonest - now, 1.0)))
             except TimeoutError:
                 pass
+
+    def _hand_back(self, claimed: dict[str, tuple[list[Item], float | None]]) -> None:
+        # Stopped while claiming: release those rows with the rest at the end of stop().
+        self.held.update(item.seq for items, _ in claimed.values() for item in items)
 
     async def _flush_loop(self) -> None:
         while True:
@@ -260,10 +272,11 @@ class DeliveryEngine:
 
     async def _renew_loop(self) -> None:
         while True:
-            await asyncio.sleep(RENEW_EVERY)
+            await asyncio.sleep(self.lease_seconds * RENEW_EVERY / LEASE_SECONDS)
             held = list(self.held)
             if held:
-                renew = functools.partial(_renew, seqs=held, until=time.time() + LEASE_SECONDS)
+                until = time.time() + self.lease_seconds
+                renew = functools.partial(_renew, seqs=held, until=until)
                 try:
                     await self.writer.run(renew)
                 except Exception:
@@ -278,9 +291,8 @@ def _connectors_with_work(conn: Connection) -> list[str]:
 
 
 def _claim(
-    conn: Connection, wanted: list[tuple[str, int]], now: float, postgres: bool
+    conn: Connection, wanted: list[tuple[str, int]], now: float, postgres: bool, lease: float
 ) -> dict[str, tuple[list[Item], float | None]]:
-    lease = now + LEASE_SECONDS
     result: dict[str, tuple[list[Item], float | None]] = {}
     for connector_id, limit in wanted:
         query = (

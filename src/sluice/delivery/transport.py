@@ -49,6 +49,9 @@ def is_private(address: str) -> bool:
         or ip.is_multicast
         or ip.is_reserved
         or ip.is_unspecified
+        # Neither private nor global: the carrier-grade NAT range 100.64.0.0/10, which
+        # reaches a provider's internal network.
+        or not ip.is_global
     )
 
 

@@ -61,7 +61,9 @@ class CounterDelta:
                 "connector_id": row[1],
                 **{name: row[2 + i] for i, name in enumerate(COUNTERS)},
             }
-            for (action_id, minute), row in self._rows.items()
+            # In key order: two processes upserting the same rows lock them in the same
+            # order, rather than deadlock on PostgreSQL.
+            for (action_id, minute), row in sorted(self._rows.items())
         ]
 
     def write(self, conn: Connection) -> None:
@@ -73,5 +75,6 @@ class CounterDelta:
             index_elements=[counters.c.action_id, counters.c.minute],
             set_={name: counters.c[name] + stmt.excluded[name] for name in COUNTERS},
         )
+        # Not cleared here: the transaction may still fail (a deadlock on PostgreSQL), and
+        # whoever retries it must write these increments again.
         conn.execute(stmt, self.items())
-        self._rows.clear()

@@ -15,7 +15,9 @@ import socket
 import time
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, delete, exists, select, update
+from sqlalchemy import Connection, delete, exists, or_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from sluice.storage.tables import counters, deliveries, error_records, events, leases, traces
 
@@ -31,17 +33,25 @@ HOLDER = f"{socket.gethostname()}:{os.getpid()}"
 
 def take_lease(conn: Connection, name: str, seconds: float, holder: str = HOLDER) -> bool:
     """Hold the cluster-wide lease ``name`` for ``seconds``; False if another holds it."""
+    # One conditional statement each, never read-then-write: two processes whose leases ran
+    # out at the same moment would both see the row free and both take it. PostgreSQL
+    # re-checks the WHERE of a blocked UPDATE against the row the winner committed.
     now = time.time()
-    row = conn.execute(select(leases).where(leases.c.name == name)).first()
-    if row is None:
-        conn.execute(leases.insert().values(name=name, holder=holder, until=now + seconds))
-        return True
-    if row.holder != holder and row.until > now:
-        return False
-    conn.execute(
-        update(leases).where(leases.c.name == name).values(holder=holder, until=now + seconds)
+    taken = conn.execute(
+        update(leases)
+        .where(leases.c.name == name, or_(leases.c.holder == holder, leases.c.until <= now))
+        .values(holder=holder, until=now + seconds)
     )
-    return True
+    if taken.rowcount:
+        return True
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    created = conn.execute(
+        insert(leases)
+        .values(name=name, holder=holder, until=now + seconds)
+        .on_conflict_do_nothing(index_elements=[leases.c.name])
+        .returning(leases.c.name)
+    )
+    return created.first() is not None
 
 
 def purge(conn: Connection, now: float, event_days: float, error_days: float) -> dict[str, int]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import threading
 import time
@@ -93,12 +94,30 @@ class Writer:
             self._jobs.append(pending)
             self._cond.notify()
 
-    async def run(self, fn: Callable[[Connection], T], weight: int = 1) -> T:
-        """Run ``fn`` in the next transaction and wait until it is committed."""
+    async def run(
+        self,
+        fn: Callable[[Connection], T],
+        weight: int = 1,
+        *,
+        if_cancelled: Callable[[T], None] | None = None,
+    ) -> T:
+        """Run ``fn`` in the next transaction and wait until it is committed.
+
+        Cancelling the caller does not stop a transaction already queued. When it leases
+        work (claims), ``if_cancelled`` receives what it committed, so that the caller's
+        shutdown can hand that work back rather than leave it leased to nobody.
+        """
         loop = asyncio.get_running_loop()
         aio: asyncio.Future[T] = loop.create_future()
         self._put(_Pending(fn, aio=aio, loop=loop, weight=weight))
-        return await aio
+        if if_cancelled is None:
+            return await aio
+        try:
+            return await asyncio.shield(aio)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                if_cancelled(await aio)
+            raise
 
     def run_sync(self, fn: Callable[[Connection], T], timeout: float | None = 60) -> T:
         """From a plain thread: run ``fn`` in the next transaction and wait for the commit."""

@@ -176,9 +176,20 @@ REFUSED = [
 ]
 
 
+def _never_leave_loopback(loop: asyncio.AbstractEventLoop) -> None:
+    """Should the guard ever regress, the test fails without sending a packet anywhere."""
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise OSError("this test never opens a connection")
+
+    loop.sock_connect = refuse  # type: ignore[method-assign]
+    loop.create_connection = refuse  # type: ignore[method-assign]
+
+
 @pytest.mark.parametrize("url", REFUSED, ids=REFUSED)
 def test_private_destinations_are_refused(url: str) -> None:
     async def go() -> TransportError:
+        _never_leave_loopback(asyncio.get_running_loop())
         transport = AiohttpTransport(allow_private=False, resolver=MapResolver(NAMES))
         try:
             with pytest.raises(TransportError) as caught:

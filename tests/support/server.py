@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from http.client import HTTPException
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +146,10 @@ def http(
     except urllib.error.HTTPError as exc:
         raw = exc.read()
         status = exc.code
+    except HTTPException as exc:
+        # A server killed mid-answer leaves a truncated response (IncompleteRead,
+        # BadStatusLine): for callers that is a broken connection like any other.
+        raise ConnectionError(f"{method} {url}: {exc!r}") from exc
     try:
         return status, json.loads(raw) if raw else None
     except ValueError:

@@ -7,7 +7,8 @@ from typing import Any
 import orjson
 import pytest
 
-from sluice.connectors.catalog.amplitude import CONNECTOR, MAX_BYTES, AmplitudeRequest
+from sluice.connectors.batching import BatchRequest
+from sluice.connectors.catalog.amplitude import CONNECTOR, MAX_BYTES
 from sluice.connectors.registry import load_builtin
 from sluice.connectors.testing import (
     ErrorCase,
@@ -177,7 +178,7 @@ def test_bad_values_are_mapping_errors(
 def test_an_invalid_event_in_a_batch_fails_alone() -> None:
     good = {"event_type": "e", "user_id": "user-1"}
     [request] = build([good, {"event_type": "e", "user_id": "abc"}, good])
-    assert isinstance(request, AmplitudeRequest)
+    assert isinstance(request, BatchRequest)
     assert request.items == (0, 1, 2)
     assert [e["insert_id"] for e in orjson.loads(request.body)["events"]] == [
         "evt_1:send_events",

@@ -7,7 +7,8 @@ from typing import Any
 import orjson
 import pytest
 
-from sluice.connectors.catalog.clicksend import CONNECTOR, ClickSendRequest, phone
+from sluice.connectors.batching import BatchRequest
+from sluice.connectors.catalog.clicksend import CONNECTOR, phone
 from sluice.connectors.helpers import basic_auth
 from sluice.connectors.registry import load_builtin
 from sluice.connectors.testing import (
@@ -251,7 +252,7 @@ def test_a_bad_number_fails_alone_and_statuses_count_per_message() -> None:
         {"to": "+61411111113", "body": "d"},
     ]
     [request] = build("send_an_sms", params)
-    assert isinstance(request, ClickSendRequest)
+    assert isinstance(request, BatchRequest)
     assert request.items == (0, 2, 3, 1)
     assert [m["body"] for m in orjson.loads(request.body or b"")["messages"]] == ["a", "c", "d"]
     action = CONNECTOR.actions[0]

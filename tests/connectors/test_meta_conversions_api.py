@@ -10,7 +10,6 @@ import pytest
 
 from sluice.connectors.catalog.meta_conversions_api import CONNECTOR
 from sluice.connectors.definition import Outcome
-from sluice.connectors.hashing import Kind, hashed, normalise
 from sluice.connectors.masking import mask_request
 from sluice.connectors.testing import (
     ErrorCase,
@@ -192,54 +191,6 @@ def test_recorded_example(example: RecordedExample) -> None:
 
 def test_definition_conforms() -> None:
     check_definition(CONNECTOR)
-
-
-@pytest.mark.parametrize(
-    ("kind", "value", "normalised"),
-    [
-        ("email", " Ada.Lovelace@Example.COM ", "ada.lovelace@example.com"),
-        ("phone", "+44 (20) 7946-0958", "442079460958"),
-        ("phone", "0044 20 7946 0958", "442079460958"),
-        ("phone_e164", "+1 555.555.0100", "+15555550100"),
-        ("name", " Zoë-Anne ", "zoëanne"),
-        ("city", "Saint-Étienne 42", "saintétienne"),
-        ("state", "N.Y.", "ny"),
-        ("zip", "94105-1234", "94105"),
-        ("zip", "SW1A 1AA", "sw1a1aa"),
-        ("country", " DE ", "de"),
-        ("gender", "Female", "f"),
-        ("dob", "1990-01-31", "19900131"),
-        ("id", " Cust-42 ", "Cust-42"),
-    ],
-    ids=[
-        "email",
-        "phone-plus",
-        "phone-00",
-        "phone-e164",
-        "name-unicode",
-        "city",
-        "state",
-        "zip-us",
-        "zip-uk",
-        "country",
-        "gender",
-        "dob",
-        "id-keeps-case",
-    ],
-)
-def test_normalisation_follows_the_vendors(kind: Kind, value: str, normalised: str) -> None:
-    assert normalise(kind, value, "p") == normalised
-    assert hashed(kind, value, "p") == sha(normalised)
-
-
-@pytest.mark.parametrize(
-    ("kind", "value"),
-    [("email", "ada.example.com"), ("email", "ada @x.com"), ("phone", "12-34"), ("gender", "x")],
-    ids=["email-no-at", "email-space", "phone-too-short", "gender-unknown"],
-)
-def test_values_that_cannot_be_normalised_are_mapping_errors(kind: Kind, value: str) -> None:
-    with pytest.raises(MappingError):
-        normalise(kind, value, "p")
 
 
 def build(params: list[dict[str, Any]]) -> Any:

@@ -8,7 +8,8 @@ from typing import Any
 import orjson
 import pytest
 
-from sluice.connectors.catalog.mixpanel import CONNECTOR, MixpanelRequest, insert_id
+from sluice.connectors.batching import BatchRequest
+from sluice.connectors.catalog.mixpanel import CONNECTOR, insert_id
 from sluice.connectors.helpers import basic_auth
 from sluice.connectors.registry import load_builtin
 from sluice.connectors.testing import (
@@ -160,7 +161,7 @@ def test_bad_values_are_mapping_errors(params: dict[str, Any], parameter: str) -
 
 def test_an_invalid_event_in_a_batch_fails_alone() -> None:
     [request] = build([{"event_name": "a"}, {"event_name": "b", "time": "never"}])
-    assert isinstance(request, MixpanelRequest)
+    assert isinstance(request, BatchRequest)
     assert request.items == (0, 1)
     assert [e["event"] for e in orjson.loads(request.body)] == ["a"]
     ok, bad = CONNECTOR.actions[0].classify(request, response(200, '{"code":200}'))

@@ -9,7 +9,8 @@ from typing import Any
 import orjson
 import pytest
 
-from sluice.connectors.catalog.segment import CONNECTOR, MAX_MESSAGE_BYTES, SegmentRequest
+from sluice.connectors.batching import BatchRequest
+from sluice.connectors.catalog.segment import CONNECTOR, MAX_MESSAGE_BYTES
 from sluice.connectors.definition import DELIVERY_FIELDS, ActionInput
 from sluice.connectors.registry import load_builtin
 from sluice.connectors.testing import (
@@ -212,7 +213,7 @@ def test_an_invalid_event_in_a_batch_fails_alone() -> None:
         {"event": "E", "user_id": "u3"},
     ]
     [request] = build("track", params)
-    assert isinstance(request, SegmentRequest)
+    assert isinstance(request, BatchRequest)
     assert request.items == (0, 1, 2)
     assert [m["userId"] for m in orjson.loads(request.body)["batch"]] == ["u1", "u3"]
     first, bad, third = CONNECTOR.actions[0].classify(request, response(200, '{"success":true}'))

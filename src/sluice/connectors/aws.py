@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
+from sluice.connectors.batching import Batch, BatchRequest, with_rejected
 from sluice.connectors.definition import (
-    ActionInput,
     BuildContext,
     Field,
     HttpRequest,
@@ -173,17 +173,11 @@ def sign(
 
 
 @dataclass
-class AwsRequest(HttpRequest):
-    """A signed request that remembers which inputs its entries came from.
-
-    ``sent`` lists the positions (in ``items``) of the inputs in the body, in body order;
-    ``rejected`` the positions left out for a mapping problem, with the problem;
-    ``digests`` the MD5 of each sent SQS message body, to check SQS's receipt.
-    """
+class AwsRequest(BatchRequest):
+    """A signed request; ``digests`` holds the MD5 of each sent SQS message body (by its
+    position in ``items``), to check SQS's receipt."""
 
     target: str = ""
-    sent: tuple[int, ...] = ()
-    rejected: dict[int, str] = field(default_factory=dict)
     digests: dict[int, str] = field(default_factory=dict)
 
 
@@ -195,9 +189,7 @@ def signed_json(
     target: str,
     content_type: str,
     payload: Mapping[str, Any],
-    items: tuple[int, ...],
-    sent: tuple[int, ...],
-    rejected: dict[int, str] | None = None,
+    batch: Batch[Any],
     digests: dict[int, str] | None = None,
 ) -> AwsRequest:
     body = dump_json(payload, "body")
@@ -207,79 +199,18 @@ def signed_json(
         url,
         sign(ctx, service, url, headers, body),
         body,
-        items,
+        tuple(batch.items),
         SENSITIVE_HEADERS,
+        rejected=batch.rejected,
         target=target,
-        sent=sent,
-        rejected=rejected or {},
         digests=digests or {},
     )
 
 
-@dataclass
-class Packed:
-    """One request's worth of entries: ``positions`` index the inputs given to build."""
-
-    entries: list[dict[str, Any]] = field(default_factory=list)
-    positions: list[int] = field(default_factory=list)
-    sent: list[int] = field(default_factory=list)
-    rejected: dict[int, str] = field(default_factory=dict)
-    size: int = 0
-
-
-EntryFn = Callable[[ActionInput], tuple[dict[str, Any], int]]
-
-
-def pack(
-    inputs: Sequence[ActionInput], entry_of: EntryFn, max_count: int, max_bytes: int
-) -> list[Packed]:
-    """Inputs packed into batches within AWS's limits; ``entry_of`` gives (entry, size).
-
-    An input whose entry cannot be built rides along with a batch without being sent, so
-    that its mapping error is reported for it alone; with nothing valid at all, the first
-    mapping error is raised for the whole batch.
-    """
-    batches: list[Packed] = []
-    current = Packed()
-    first_error: MappingError | None = None
-    for index, event in enumerate(inputs):
-        try:
-            entry, size = entry_of(event)
-        except MappingError as exc:
-            first_error = first_error or exc
-            current.rejected[len(current.positions)] = str(exc)
-            current.positions.append(index)
-            continue
-        full = len(current.entries) >= max_count or current.size + size > max_bytes
-        if current.entries and full:
-            batches.append(current)
-            current = Packed()
-        current.sent.append(len(current.positions))
-        current.positions.append(index)
-        current.entries.append(entry)
-        current.size += size
-    if current.entries:
-        batches.append(current)
-    elif batches and current.positions:
-        last = batches[-1]  # only rejected inputs are left: the last batch carries them
-        offset = len(last.positions)
-        last.positions.extend(current.positions)
-        last.rejected.update({offset + pos: text for pos, text in current.rejected.items()})
-    elif first_error is not None:
-        raise first_error
-    return batches
-
-
-def with_rejected(request: HttpRequest, outcomes: Sequence[Outcome]) -> list[Outcome]:
-    """One outcome per item: ``outcomes`` for the sent entries, mapping errors for the rest."""
-    if not isinstance(request, AwsRequest):
-        return list(outcomes)
-    result: list[Outcome] = [None] * len(request.items)
-    for pos, outcome in zip(request.sent, outcomes, strict=False):
-        result[pos] = outcome
-    for pos, text in request.rejected.items():
-        result[pos] = FatalDelivery("mapping", text)
-    return result
+def per_item(request: HttpRequest, outcomes: list[Outcome]) -> Outcome | list[Outcome]:
+    """``outcomes`` of the sent entries as one per item: None when every one is None."""
+    result = with_rejected(request, outcomes)
+    return None if isinstance(result, list) and all(o is None for o in result) else result
 
 
 def parse_error(response: HttpResponse) -> tuple[str, str]:

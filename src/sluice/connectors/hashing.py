@@ -5,9 +5,8 @@ each documents how to normalise before hashing (lowercase, trim, phone digits wi
 country code, ...). :func:`hashed` does it once for all of them, and passes a value that is
 already a SHA-256 hex digest through unchanged, so nothing is hashed twice.
 
-:func:`pack_events` turns a batch of inputs into request bodies under a vendor's limits; an
-input whose mapping fails rides along in :attr:`PackedRequest.rejected` instead of failing
-the whole batch, and :func:`with_rejected` reports it as a ``mapping`` error.
+:func:`pack_events` is :func:`sluice.connectors.batching.pack` as these vendors need it; an
+input whose mapping fails rides along, after the events sent, instead of failing the batch.
 """
 
 from __future__ import annotations
@@ -16,14 +15,14 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 import orjson
 
-from sluice.connectors.definition import ActionInput, Batching, Field, HttpRequest, Outcome
-from sluice.connectors.helpers import as_text, dump_json, is_blank
+from sluice.connectors.batching import Batch, json_entry, pack
+from sluice.connectors.definition import ActionInput, Batching, Field, Outcome
+from sluice.connectors.helpers import as_text, is_blank
 from sluice.errors import FatalDelivery, MappingError, RetryableDelivery
 
 Kind = Literal[
@@ -143,12 +142,41 @@ def contact_fields(
     )
 
 
+# Parameter -> (user_data key, normalisation) of the customer information Meta and Pinterest
+# both document, with the same keys and the same rules; each takes a list of hashes a key.
+USER_DATA: dict[str, tuple[str, Kind]] = {
+    "email": ("em", "email"),
+    "phone": ("ph", "phone"),
+    "first_name": ("fn", "name"),
+    "last_name": ("ln", "name"),
+    "city": ("ct", "city"),
+    "state": ("st", "state"),
+    "zip_code": ("zp", "zip"),
+    "country": ("country", "country"),
+    "external_id": ("external_id", "id"),
+    "gender": ("ge", "gender"),
+    "date_of_birth": ("db", "dob"),
+}
+
+
 def user_data(
-    params: Mapping[str, Any], table: Mapping[str, tuple[str, Kind]], plain: Sequence[str]
+    params: Mapping[str, Any],
+    table: Mapping[str, tuple[str, Kind]],
+    plain: Sequence[str],
+    *,
+    one_each: bool = False,
 ) -> dict[str, Any]:
-    """Lists of hashes by vendor key for ``table``, then the ``plain`` parameters in clear."""
+    """Hashes by vendor key for ``table``, then the ``plain`` parameters in clear.
+
+    Each key holds a list of hashes, or with ``one_each`` the hash of one value.
+    """
     user: dict[str, Any] = {}
     for name, (key, kind) in table.items():
+        if one_each:
+            digest = hashed(kind, params.get(name), name)
+            if digest is not None:
+                user[key] = digest
+            continue
         digests = hashed_list(kind, params.get(name), name)
         if digests:
             user[key] = digests
@@ -243,82 +271,28 @@ def batch_fields(limits: Batching) -> tuple[Field, ...]:
     )
 
 
-@dataclass
-class PackedRequest(HttpRequest):
-    """A batch request; the last ``len(rejected)`` items were left out of the body, and why."""
-
-    rejected: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Chunk:
-    """The bodies of one request and the inputs they came from, in the same order."""
-
-    key: Hashable
-    bodies: list[dict[str, Any]] = field(default_factory=list)
-    items: list[int] = field(default_factory=list)
-    size: int = 0
-
-
 def pack_events(
     inputs: Sequence[ActionInput],
     make: Callable[[ActionInput], dict[str, Any]],
     *,
     max_count: int,
     max_bytes: int,
-    overhead: int = 200,
     group: Callable[[dict[str, Any]], Hashable] | None = None,
-) -> tuple[list[Chunk], list[tuple[int, str]]]:
-    """Bodies made by ``make``, in chunks under the limits (and by ``group`` when given).
+) -> list[Batch[dict[str, Any]]]:
+    """Bodies made by ``make`` in batches under the limits (and by ``group`` when given).
 
-    Returns the chunks and the inputs ``make`` refused, as (index, message). When every
-    input was refused, the first refusal is raised: there is nothing to send.
+    An event too large alone is refused; refused inputs ride along after the last batch's.
     """
-    chunks: list[Chunk] = []
-    open_by_key: dict[Hashable, Chunk] = {}
-    refused: list[tuple[int, str]] = []
-    first: MappingError | None = None
-    for index, event in enumerate(inputs):
-        try:
-            body = make(event)
-            length = len(dump_json(body, "body")) + 1
-            if overhead + length > max_bytes:
-                raise MappingError("body", f"the event is larger than the {max_bytes:,} bytes")
-        except MappingError as exc:
-            first = first or exc
-            refused.append((index, str(exc)))
-            continue
-        key = group(body) if group is not None else None
-        chunk = open_by_key.get(key)
-        if chunk is None or len(chunk.bodies) >= max_count or chunk.size + length > max_bytes:
-            chunk = open_by_key[key] = Chunk(key, size=overhead)
-            chunks.append(chunk)
-        chunk.bodies.append(body)
-        chunk.items.append(index)
-        chunk.size += length
-    if not chunks and first is not None:
-        raise first
-    return chunks, refused
-
-
-def attach_rejected(requests: list[PackedRequest], refused: list[tuple[int, str]]) -> None:
-    """Let the last request carry the refused inputs, so each gets its own error record."""
-    if refused and requests:
-        last = requests[-1]
-        last.items = (*last.items, *(index for index, _ in refused))
-        last.rejected = [*last.rejected, *(message for _, message in refused)]
-
-
-def with_rejected(
-    request: HttpRequest, verdict: Outcome | list[Outcome]
-) -> Outcome | list[Outcome]:
-    """The vendor's verdict on the events sent, plus a mapping error per refused input."""
-    rejected = request.rejected if isinstance(request, PackedRequest) else []
-    if not rejected:
-        return verdict
-    sent = len(request.items) - len(rejected)
-    outcomes = list(verdict) if isinstance(verdict, list) else [verdict] * sent
-    return [*outcomes, *(FatalDelivery("mapping", message) for message in rejected)]
+    return pack(
+        inputs,
+        lambda event: json_entry(make(event)),
+        max_count=max_count,
+        max_bytes=max_bytes,
+        overhead=200,  # the envelope around the events, with room to spare
+        too_big=("body", f"the event is larger than the {max_bytes:,} bytes"),
+        group=group,
+        rejected_last=True,
+    )
 
 
 def refused_batch(error: FatalDelivery, text: str, sent: int) -> Outcome | list[Outcome]:

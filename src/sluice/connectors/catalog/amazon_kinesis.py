@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from sluice.connectors import aws
+from sluice.connectors.batching import Batch, pack, sent_positions, with_rejected
 from sluice.connectors.definition import (
     ActionInput,
     ActionType,
@@ -102,7 +103,7 @@ def _record(event: ActionInput) -> tuple[dict[str, Any], int]:
 
 
 def _request(
-    ctx: BuildContext, target: str, payload: dict[str, Any], batch: aws.Packed
+    ctx: BuildContext, target: str, payload: dict[str, Any], batch: Batch[dict[str, Any]]
 ) -> HttpRequest:
     return aws.signed_json(
         ctx,
@@ -111,9 +112,7 @@ def _request(
         target=target,
         content_type=CONTENT_TYPE,
         payload=payload,
-        items=tuple(batch.positions),
-        sent=tuple(batch.sent),
-        rejected=batch.rejected,
+        batch=batch,
     )
 
 
@@ -122,7 +121,8 @@ def build_put_record(ctx: BuildContext, inputs: Sequence[ActionInput]) -> list[H
     requests = []
     for index, event in enumerate(inputs):
         record, size = _record(event)
-        batch = aws.Packed([record], [index], [0], {}, size)
+        batch = Batch[dict[str, Any]]()
+        batch.add(index, record, size)
         target = "Kinesis_20131202.PutRecord"
         requests.append(_request(ctx, target, {**stream, **record}, batch))
     return requests
@@ -132,7 +132,7 @@ def build_put_records(ctx: BuildContext, inputs: Sequence[ActionInput]) -> list[
     stream = _stream(ctx.config)
     return [
         _request(ctx, "Kinesis_20131202.PutRecords", {**stream, "Records": batch.entries}, batch)
-        for batch in aws.pack(inputs, _record, MAX_RECORDS, MAX_REQUEST_BYTES)
+        for batch in pack(inputs, _record, max_count=MAX_RECORDS, max_bytes=MAX_REQUEST_BYTES)
     ]
 
 
@@ -155,21 +155,18 @@ def _record_outcomes(body: Mapping[str, Any], count: int) -> list[Outcome]:
 
 
 def classify(request: HttpRequest, response: HttpResponse) -> Outcome | list[Outcome]:
-    sent = request.sent if isinstance(request, aws.AwsRequest) else tuple(range(len(request.items)))
+    sent = sent_positions(request)
     if not 200 <= response.status < 300:
-        return aws.with_rejected(
-            request, [aws.classify_error(SERVICE, response, HINTS)] * len(sent)
-        )
+        return with_rejected(request, [aws.classify_error(SERVICE, response, HINTS)] * len(sent))
     target = request.target if isinstance(request, aws.AwsRequest) else ""
     if target != "Kinesis_20131202.PutRecords":
-        return aws.with_rejected(request, [None] * len(sent))
+        return with_rejected(request, [None] * len(sent))
     try:
         body = orjson.loads(response.body) if response.body else {}
     except orjson.JSONDecodeError:
         body = {}
     outcomes = _record_outcomes(body if isinstance(body, dict) else {}, len(sent))
-    result = aws.with_rejected(request, outcomes)
-    return None if all(o is None for o in result) else result
+    return aws.per_item(request, outcomes)
 
 
 def _parameters(batching: bool) -> tuple[Field, ...]:

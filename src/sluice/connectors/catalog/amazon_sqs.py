@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from sluice.connectors import aws
+from sluice.connectors.batching import pack, sent_positions, with_rejected
 from sluice.connectors.definition import (
     ActionInput,
     ActionType,
@@ -162,7 +163,10 @@ def build_send_message(ctx: BuildContext, inputs: Sequence[ActionInput]) -> list
     fifo = is_fifo(queue_url)
     url = aws.endpoint(ctx, BASE_URL) + "/"
     requests: list[HttpRequest] = []
-    for batch in aws.pack(inputs, lambda e: _entry(e, fifo), MAX_ENTRIES, MAX_BATCH_BYTES):
+    batches = pack(
+        inputs, lambda e: _entry(e, fifo), max_count=MAX_ENTRIES, max_bytes=MAX_BATCH_BYTES
+    )
+    for batch in batches:
         digests = {
             pos: _md5(entry["MessageBody"])
             for pos, entry in zip(batch.sent, batch.entries, strict=True)
@@ -187,9 +191,7 @@ def build_send_message(ctx: BuildContext, inputs: Sequence[ActionInput]) -> list
                 target=target,
                 content_type=CONTENT_TYPE,
                 payload=payload,
-                items=tuple(batch.positions),
-                sent=tuple(batch.sent),
-                rejected=batch.rejected,
+                batch=batch,
                 digests=digests,
             )
         )
@@ -238,10 +240,10 @@ def _target(request: HttpRequest) -> str:
 
 
 def classify(request: HttpRequest, response: HttpResponse) -> Outcome | list[Outcome]:
-    sent = request.sent if isinstance(request, aws.AwsRequest) else tuple(range(len(request.items)))
+    sent = sent_positions(request)
     if not 200 <= response.status < 300:
         outcome = aws.classify_error(SERVICE, response, HINTS)
-        return aws.with_rejected(request, [outcome] * len(sent))
+        return with_rejected(request, [outcome] * len(sent))
     try:
         body = orjson.loads(response.body) if response.body else {}
     except orjson.JSONDecodeError:
@@ -251,8 +253,7 @@ def classify(request: HttpRequest, response: HttpResponse) -> Outcome | list[Out
         outcomes = _batch_outcomes(request, body, sent)
     else:
         outcomes = [_received(request, pos, body.get("MD5OfMessageBody")) for pos in sent]
-    result = aws.with_rejected(request, outcomes)
-    return None if all(o is None for o in result) else result
+    return aws.per_item(request, outcomes)
 
 
 SEND_MESSAGE = ActionType(

@@ -11,12 +11,12 @@ windows, https://amplitude.com/docs/apis/analytics/batch-event-upload.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
+from sluice.connectors.batching import json_entry, pack, sent_positions, with_rejected
 from sluice.connectors.definition import (
     ActionInput,
     ActionType,
@@ -66,12 +66,6 @@ PER_EVENT_PROBLEMS = {
     "events_with_missing_fields": "missing",
     "events_with_invalid_id_lengths": "too short",
 }
-
-
-@dataclass
-class AmplitudeRequest(HttpRequest):
-    # Positions in ``items`` of inputs left out of the body for a mapping problem, and why.
-    rejected: dict[int, str] = field(default_factory=dict)
 
 
 def _min_id_length(config: Mapping[str, Any]) -> int:
@@ -152,48 +146,22 @@ def build_send_events(ctx: BuildContext, inputs: Sequence[ActionInput]) -> list[
     min_length = _min_id_length(ctx.config)
     overhead = len(dump_json({**envelope, "events": []}, "body"))
     url = f"{(ctx.base_url or DEFAULT_BASE_URL).rstrip('/')}/2/httpapi"
-    requests: list[AmplitudeRequest] = []
-    chunk: list[dict[str, Any]] = []
-    current = AmplitudeRequest("POST", url, items=())
-    items: list[int] = []
-    size = overhead
-    first_error: MappingError | None = None
-
-    def seal() -> None:
-        current.headers = {"Content-Type": JSON_CONTENT_TYPE}
-        current.body = dump_json({**envelope, "events": chunk}, "body")
-        current.items = tuple(items)
-        requests.append(current)
-
-    for index, event in enumerate(inputs):
-        try:
-            body = _event(event, min_length)
-            length = len(dump_json(body, "event_properties")) + 1
-            if overhead + length > MAX_BYTES:
-                raise MappingError("event_properties", "the event is larger than Amplitude's 1 MB")
-        except MappingError as exc:
-            # Carried by the request but left out of its body: classify reports it alone.
-            first_error = first_error or exc
-            current.rejected[len(items)] = str(exc)
-            items.append(index)
-            continue
-        if chunk and (len(chunk) >= MAX_EVENTS or size + length > MAX_BYTES):
-            seal()
-            chunk, items, size = [], [], overhead
-            current = AmplitudeRequest("POST", url, items=())
-        chunk.append(body)
-        items.append(index)
-        size += length
-    if chunk:
-        seal()
-    elif requests and items:
-        last = requests[-1]
-        offset = len(last.items)
-        last.items = (*last.items, *items)
-        last.rejected.update({offset + pos: text for pos, text in current.rejected.items()})
-    elif first_error is not None:
-        raise first_error  # nothing valid to send at all
-    return list(requests)
+    batches = pack(
+        inputs,
+        lambda event: json_entry(_event(event, min_length), "event_properties"),
+        max_count=MAX_EVENTS,
+        max_bytes=MAX_BYTES,
+        overhead=overhead,
+        too_big=("event_properties", "the event is larger than Amplitude's 1 MB"),
+    )
+    return [
+        batch.request(
+            url,
+            {"Content-Type": JSON_CONTENT_TYPE},
+            dump_json({**envelope, "events": batch.entries}, "body"),
+        )
+        for batch in batches
+    ]
 
 
 def _json(body: bytes) -> dict[str, Any]:
@@ -262,17 +230,7 @@ def _judge(response: HttpResponse, sent: int) -> Outcome | list[Outcome]:
 
 
 def classify(request: HttpRequest, response: HttpResponse) -> Outcome | list[Outcome]:
-    rejected = request.rejected if isinstance(request, AmplitudeRequest) else {}
-    sent = [pos for pos in range(len(request.items)) if pos not in rejected]
-    verdict = _judge(response, len(sent))
-    if not rejected:
-        return verdict
-    outcomes: list[Outcome] = [None] * len(request.items)
-    for pos, text in rejected.items():
-        outcomes[pos] = FatalDelivery("mapping", text)
-    for k, pos in enumerate(sent):
-        outcomes[pos] = verdict[k] if isinstance(verdict, list) else verdict
-    return outcomes
+    return with_rejected(request, _judge(response, len(sent_positions(request))))
 
 
 EVENT, USER, REVENUE, CONTEXT, BATCH = "Event", "User", "Revenue", "Context", "Batching"

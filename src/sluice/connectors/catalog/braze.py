@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from sluice.connectors.batching import Batch, BatchRequest, pack, sent_positions, with_rejected
 from sluice.connectors.definition import (
     ActionInput,
     ActionType,
@@ -59,16 +61,15 @@ EXTERNAL_ID_HELP = "The identified user's external ID, e.g. your customer number
 
 
 @dataclass
-class BrazeRequest(HttpRequest):
+class BrazeRequest(BatchRequest):
     """A request that remembers where each object of its arrays came from.
 
     Braze reports a rejected object as ``{"input_array", "index"}``; ``origins`` maps each
     array to the positions (in ``items``) of the inputs its objects came from, so
-    ``classify`` can name the event. ``rejected`` holds inputs left out for a mapping problem.
+    ``classify`` can name the event.
     """
 
     origins: dict[str, list[int]] = field(default_factory=dict)
-    rejected: dict[int, str] = field(default_factory=dict)
 
 
 def _base(ctx: BuildContext) -> str:
@@ -209,58 +210,33 @@ def _build_batches(
     combined: int | None = None,
 ) -> list[HttpRequest]:
     """Pack each input's objects into as few requests as Braze's per-array limits allow."""
-    requests: list[BrazeRequest] = []
-    chunk: dict[str, list[dict[str, Any]]] = {}
-    current = BrazeRequest("POST", "", items=())
-    items: list[int] = []
-    first_error: MappingError | None = None
-    for index, event in enumerate(inputs):
-        try:
-            objects = objects_of(event)
-        except MappingError as exc:
-            # Carried by the request but left out of its body: classify reports it alone.
-            first_error = first_error or exc
-            current.rejected[len(items)] = str(exc)
-            items.append(index)
-            continue
-        count = sum(len(v) for v in chunk.values())
-        full = any(len(chunk.get(kind, [])) >= per_kind for kind in objects)
-        if count and (full or (combined is not None and count + len(objects) > combined)):
-            requests.append(_seal(ctx, path, chunk, items, current))
-            chunk, current, items = {}, BrazeRequest("POST", "", items=()), []
+
+    def fits(batch: Batch[dict[str, dict[str, Any]]], objects: dict[str, dict[str, Any]]) -> bool:
+        counts = Counter(kind for entry in batch.entries for kind in entry)
+        if any(counts[kind] >= per_kind for kind in objects):
+            return False
+        return combined is None or sum(counts.values()) + len(objects) <= combined
+
+    batches = pack(inputs, lambda event: (objects_of(event), 0), fits=fits)
+    return [_seal(ctx, path, batch) for batch in batches]
+
+
+def _seal(ctx: BuildContext, path: str, batch: Batch[dict[str, dict[str, Any]]]) -> BrazeRequest:
+    arrays: dict[str, list[dict[str, Any]]] = {}
+    origins: dict[str, list[int]] = {}
+    for pos, objects in zip(batch.sent, batch.entries, strict=True):
         for kind, obj in objects.items():
-            chunk.setdefault(kind, []).append(obj)
-            current.origins.setdefault(kind, []).append(len(items))
-        items.append(index)
-    if chunk:
-        requests.append(_seal(ctx, path, chunk, items, current))
-    elif requests and items:
-        # Only rejected inputs are left: let the last request carry them.
-        last = requests[-1]
-        offset = len(last.items)
-        last.items = (*last.items, *items)
-        last.rejected.update({offset + pos: text for pos, text in current.rejected.items()})
-    elif first_error is not None:
-        raise first_error  # nothing valid to send at all
-    return list(requests)
-
-
-def _seal(
-    ctx: BuildContext,
-    path: str,
-    chunk: dict[str, list[dict[str, Any]]],
-    items: list[int],
-    draft: BrazeRequest,
-) -> BrazeRequest:
+            arrays.setdefault(kind, []).append(obj)
+            origins.setdefault(kind, []).append(pos)
     return BrazeRequest(
         "POST",
         f"{_base(ctx)}{path}",
         {"Content-Type": JSON_CONTENT_TYPE, **_headers(ctx)},
-        dump_json(chunk, "body"),
-        tuple(items),
+        dump_json(arrays, "body"),
+        tuple(batch.items),
         frozenset({"authorization"}),
-        origins=draft.origins,
-        rejected=draft.rejected,
+        rejected=batch.rejected,
+        origins=origins,
     )
 
 
@@ -308,7 +284,7 @@ def _object_errors(request: HttpRequest, errors: list[Any], status: int) -> list
         FatalDelivery("http_4xx", "Braze rejected " + "; ".join(problems[pos]), status_code=status)
         if pos in problems
         else None
-        for pos in range(len(request.items))
+        for pos in sent_positions(request)
     ]
 
 
@@ -353,17 +329,7 @@ def _judge(request: HttpRequest, response: HttpResponse) -> Outcome | list[Outco
 
 
 def classify(request: HttpRequest, response: HttpResponse) -> Outcome | list[Outcome]:
-    verdict = _judge(request, response)
-    rejected = request.rejected if isinstance(request, BrazeRequest) else {}
-    if not rejected:
-        return verdict
-    outcomes: list[Outcome] = []
-    for pos in range(len(request.items)):
-        if pos in rejected:
-            outcomes.append(FatalDelivery("mapping", rejected[pos]))
-        else:
-            outcomes.append(verdict[pos] if isinstance(verdict, list) else verdict)
-    return outcomes
+    return with_rejected(request, _judge(request, response))
 
 
 def _batch_fields(limit: int) -> tuple[Field, ...]:

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
+from sluice.connectors.batching import pack, sent_positions, with_rejected
 from sluice.connectors.definition import (
     ActionInput,
     ActionType,
@@ -69,12 +69,6 @@ _MESSAGE_STATUSES = {
     "COUNTRY_NOT_ENABLED": ("to", "sending to this country is not enabled on the account"),
     "INSUFFICIENT_CREDIT": ("", "the ClickSend account is out of credit: top it up"),
 }
-
-
-@dataclass
-class ClickSendRequest(HttpRequest):
-    # Positions in ``items`` of events left out of the body for a mapping problem, and why.
-    rejected: dict[int, str] = field(default_factory=dict)
 
 
 def phone(value: Any, parameter: str) -> str:
@@ -128,32 +122,23 @@ def _base(ctx: BuildContext) -> str:
 
 
 def build_sms(ctx: BuildContext, inputs: Sequence[ActionInput]) -> list[HttpRequest]:
-    # The engine hands over at most MAX_MESSAGES events: they all fit in one request.
-    messages: list[bytes] = []
-    sent: list[int] = []
-    rejected: dict[int, str] = {}
-    first_error: MappingError | None = None
-    for index, event in enumerate(inputs):
-        try:
-            messages.append(orjson.dumps(_message(event)))
-            sent.append(index)
-        except MappingError as exc:
-            # One bad number must not sink the other messages of the batch.
-            first_error = first_error or exc
-            rejected[index] = str(exc)
-    if first_error is not None and not sent:
-        raise first_error
-    request = ClickSendRequest(
-        "POST",
-        f"{_base(ctx)}/v3/sms/send",
-        {"Content-Type": "application/json", **_auth(ctx.config)},
-        b'{"messages":[' + b",".join(messages) + b"]}",
-        # The rejected events ride along, after the sent ones, for classify to report.
-        (*sent, *rejected),
-        frozenset({"authorization"}),
-        {len(sent) + k: text for k, text in enumerate(rejected.values())},
+    # One bad number must not sink the other messages of the batch: the rejected events
+    # ride along, after the sent ones, for classify to report.
+    batches = pack(
+        inputs,
+        lambda event: (orjson.dumps(_message(event)), 0),
+        max_count=MAX_MESSAGES,
+        rejected_last=True,
     )
-    return [request]
+    return [
+        batch.request(
+            f"{_base(ctx)}/v3/sms/send",
+            {"Content-Type": "application/json", **_auth(ctx.config)},
+            b'{"messages":[' + b",".join(batch.entries) + b"]}",
+            sensitive_headers=frozenset({"authorization"}),
+        )
+        for batch in batches
+    ]
 
 
 def _document(body: bytes) -> dict[str, Any]:
@@ -213,19 +198,15 @@ def _message_outcome(entry: Any) -> Outcome:
 
 
 def classify_sms(request: HttpRequest, response: HttpResponse) -> Outcome | list[Outcome]:
-    rejected = request.rejected if isinstance(request, ClickSendRequest) else {}
-    sent = [pos for pos in range(len(request.items)) if pos not in rejected]
     verdict, doc = _judge(response)
     data = doc.get("data")
     entries = data.get("messages") if verdict is None and isinstance(data, dict) else None
-    outcomes: list[Outcome] = [verdict] * len(request.items)
+    per_message: Outcome | list[Outcome] = verdict
     # ClickSend answers the messages in the order they were sent.
-    if isinstance(entries, list) and len(entries) == len(sent):
-        for pos, entry in zip(sent, entries, strict=True):
-            outcomes[pos] = _message_outcome(entry)
-    for pos, text in rejected.items():
-        outcomes[pos] = FatalDelivery("mapping", text)
-    return outcomes
+    if isinstance(entries, list) and len(entries) == len(sent_positions(request)):
+        per_message = [_message_outcome(entry) for entry in entries]
+    outcomes = with_rejected(request, per_message)
+    return outcomes if isinstance(outcomes, list) else [outcomes] * len(request.items)
 
 
 # The contact's optional text fields: name, title, help, group.

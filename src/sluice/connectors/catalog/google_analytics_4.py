@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from sluice.connectors.batching import sent_positions, with_rejected
 from sluice.connectors.definition import (
     ActionInput,
     ActionType,
@@ -33,15 +34,12 @@ from sluice.connectors.definition import (
     classify_status,
 )
 from sluice.connectors.hashing import (
-    PackedRequest,
-    attach_rejected,
     batch_fields,
     event_time,
     json_body,
     listing,
     mapping,
     pack_events,
-    with_rejected,
 )
 from sluice.connectors.helpers import (
     JSON_CONTENT_TYPE,
@@ -189,23 +187,16 @@ def build_send_event(ctx: BuildContext, inputs: Sequence[ActionInput]) -> list[H
         f"{(ctx.base_url or DEFAULT_BASE_URL).rstrip('/')}{path}",
         {"measurement_id": measurement_id, "api_secret": secret},
     )
-    chunks, refused = pack_events(
+    batches = pack_events(
         inputs, _measurement, max_count=MAX_EVENTS, max_bytes=MAX_BYTES, group=_same_request
     )
-    requests: list[PackedRequest] = []
-    for chunk in chunks:
-        body = {**chunk.bodies[0], "events": [b["events"][0] for b in chunk.bodies]}
+    requests: list[HttpRequest] = []
+    for batch in batches:
+        body = {**batch.entries[0], "events": [b["events"][0] for b in batch.entries]}
         requests.append(
-            PackedRequest(
-                "POST",
-                url,
-                {"Content-Type": JSON_CONTENT_TYPE},
-                dump_json(body, "event_params"),
-                items=tuple(chunk.items),
-            )
+            batch.request(url, {"Content-Type": JSON_CONTENT_TYPE}, dump_json(body, "event_params"))
         )
-    attach_rejected(requests, refused)
-    return list(requests)
+    return requests
 
 
 def _validation(response: HttpResponse, sent: int) -> Outcome | list[Outcome]:
@@ -241,7 +232,7 @@ def _validation(response: HttpResponse, sent: int) -> Outcome | list[Outcome]:
 
 def classify(request: HttpRequest, response: HttpResponse) -> Outcome | list[Outcome]:
     """2xx is all Google ever says for a received request, except the validation server."""
-    sent = len(request.items) - len(getattr(request, "rejected", []))
+    sent = len(sent_positions(request))
     verdict: Outcome | list[Outcome]
     if 200 <= response.status < 300:
         verdict = _validation(response, sent)

@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from sluice.connectors.batching import BatchRequest, pack
 from sluice.connectors.definition import (
     ActionInput,
     ActionType,
@@ -44,13 +45,11 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 @dataclass
-class HubSpotRequest(HttpRequest):
+class HubSpotRequest(BatchRequest):
     # Positions in ``items`` of each input, by its objectWriteTraceId (one input may carry
     # several events for the same email), and the email of each trace.
     traces: dict[str, list[int]] = field(default_factory=dict)
     emails: dict[str, str] = field(default_factory=dict)
-    # Positions of events left out for a mapping problem, and why.
-    rejected: dict[int, str] = field(default_factory=dict)
 
 
 def email(value: Any) -> str:
@@ -89,45 +88,40 @@ def _token(config: Mapping[str, Any]) -> str:
     return str(token).strip()
 
 
+def _contact(event: ActionInput) -> tuple[tuple[str, dict[str, str], str], int]:
+    """An input's email, properties and trace ID (only counts limit a batch)."""
+    address = email(require_text(event.params, "email"))
+    return (address, _properties(event.params, address), event.idempotency_key), 0
+
+
 def build_upsert(ctx: BuildContext, inputs: Sequence[ActionInput]) -> list[HttpRequest]:
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {_token(ctx.config)}"}
     base = (ctx.base_url or DEFAULT_BASE_URL).rstrip("/")
-    request = HubSpotRequest(
-        "POST",
-        f"{base}/crm/v3/objects/contacts/batch/upsert",
-        headers,
-        sensitive_headers=frozenset({"authorization"}),
-    )
-    by_email: dict[str, dict[str, Any]] = {}
-    items: list[int] = []
-    first_error: MappingError | None = None
-    for index, event in enumerate(inputs):
-        position = len(items)
-        items.append(index)
-        try:
-            address = email(require_text(event.params, "email"))
-            properties = _properties(event.params, address)
-        except MappingError as exc:
-            first_error = first_error or exc
-            request.rejected[position] = str(exc)
-            continue
-        known = by_email.get(address)
-        if known is None:
-            # HubSpot refuses a batch naming one email twice: later events merge into one input.
-            trace = event.idempotency_key
-            by_email[address] = {"idProperty": "email", "id": address, "properties": properties}
-            by_email[address]["objectWriteTraceId"] = trace
-            request.traces[trace] = [position]
-            request.emails[trace] = address
-        else:
-            known["properties"].update(properties)
-            request.traces[known["objectWriteTraceId"]].append(position)
-    if not by_email:
-        assert first_error is not None
-        raise first_error
-    request.items = tuple(items)
-    request.body = dump_json({"inputs": list(by_email.values())}, "properties")
-    return [request]
+    requests: list[HttpRequest] = []
+    for batch in pack(inputs, _contact):  # the engine hands over at most MAX_INPUTS: one batch
+        request = HubSpotRequest(
+            "POST",
+            f"{base}/crm/v3/objects/contacts/batch/upsert",
+            headers,
+            items=tuple(batch.items),
+            sensitive_headers=frozenset({"authorization"}),
+            rejected=batch.rejected,
+        )
+        by_email: dict[str, dict[str, Any]] = {}
+        for position, (address, properties, trace) in zip(batch.sent, batch.entries, strict=True):
+            known = by_email.get(address)
+            if known is None:
+                # HubSpot refuses a batch naming one email twice: later events merge into one.
+                by_email[address] = {"idProperty": "email", "id": address, "properties": properties}
+                by_email[address]["objectWriteTraceId"] = trace
+                request.traces[trace] = [position]
+                request.emails[trace] = address
+            else:
+                known["properties"].update(properties)
+                request.traces[known["objectWriteTraceId"]].append(position)
+        request.body = dump_json({"inputs": list(by_email.values())}, "properties")
+        requests.append(request)
+    return requests
 
 
 def _document(body: bytes) -> dict[str, Any]:

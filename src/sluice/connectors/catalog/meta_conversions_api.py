@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from sluice.connectors.batching import sent_positions, with_rejected
 from sluice.connectors.definition import (
     ActionInput,
     ActionType,
@@ -38,9 +39,7 @@ from sluice.connectors.definition import (
     parse_retry_after,
 )
 from sluice.connectors.hashing import (
-    Kind,
-    PackedRequest,
-    attach_rejected,
+    USER_DATA,
     batch_fields,
     commerce,
     contact_fields,
@@ -49,7 +48,6 @@ from sluice.connectors.hashing import (
     pack_events,
     refused_batch,
     user_data,
-    with_rejected,
 )
 from sluice.connectors.helpers import (
     JSON_CONTENT_TYPE,
@@ -76,20 +74,8 @@ ACTION_SOURCES = (
     "business_messaging",
     "other",
 )
-# Parameter -> (user_data key, normalisation): hashed with SHA-256 as Meta requires.
-HASHED: dict[str, tuple[str, Kind]] = {
-    "email": ("em", "email"),
-    "phone": ("ph", "phone"),
-    "first_name": ("fn", "name"),
-    "last_name": ("ln", "name"),
-    "city": ("ct", "city"),
-    "state": ("st", "state"),
-    "zip_code": ("zp", "zip"),
-    "country": ("country", "country"),
-    "external_id": ("external_id", "id"),
-    "gender": ("ge", "gender"),
-    "date_of_birth": ("db", "dob"),
-}
+# Customer information hashed with SHA-256 as Meta requires: the table Pinterest shares.
+HASHED = USER_DATA
 # Sent as they are: Meta needs them in clear to match a browser.
 PLAIN = ("client_ip_address", "client_user_agent", "fbc", "fbp")
 CUSTOM = ("content_type", "content_name", "content_category", "order_id")
@@ -134,19 +120,15 @@ def build_send_event(ctx: BuildContext, inputs: Sequence[ActionInput]) -> list[H
     envelope: dict[str, Any] = {}
     if not is_blank(ctx.config.get("test_event_code")):
         envelope["test_event_code"] = str(ctx.config["test_event_code"]).strip()
-    chunks, refused = pack_events(inputs, _event, max_count=MAX_EVENTS, max_bytes=MAX_BYTES)
-    requests = [
-        PackedRequest(
-            "POST",
+    batches = pack_events(inputs, _event, max_count=MAX_EVENTS, max_bytes=MAX_BYTES)
+    return [
+        batch.request(
             url,
             {"Content-Type": JSON_CONTENT_TYPE},
-            dump_json({"data": chunk.bodies, **envelope}, "custom_data"),
-            items=tuple(chunk.items),
+            dump_json({"data": batch.entries, **envelope}, "custom_data"),
         )
-        for chunk in chunks
+        for batch in batches
     ]
-    attach_rejected(requests, refused)
-    return list(requests)
 
 
 def _regain_seconds(headers: Mapping[str, str]) -> float | None:
@@ -197,8 +179,7 @@ def _judge(response: HttpResponse, sent: int) -> Outcome | list[Outcome]:
 
 
 def classify(request: HttpRequest, response: HttpResponse) -> Outcome | list[Outcome]:
-    sent = len(request.items) - len(getattr(request, "rejected", []))
-    return with_rejected(request, _judge(response, sent))
+    return with_rejected(request, _judge(response, len(sent_positions(request))))
 
 
 EVENT, USER, CUSTOM_DATA = "Event", "Customer information", "Custom data"

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
+from sluice.connectors.batching import pack, sent_positions, with_rejected
 from sluice.connectors.definition import (
     ActionInput,
     ActionType,
@@ -48,12 +48,6 @@ MAX_EVENTS = 2000  # events per /import request
 MAX_BYTES = 10_000_000  # uncompressed JSON per /import request
 MAX_EVENT_BYTES = 1_000_000  # one event must be smaller than 1 MB
 MAX_PROPERTIES = 255  # properties per event
-
-
-@dataclass
-class MixpanelRequest(HttpRequest):
-    # Positions in ``items`` of inputs left out of the body for a mapping problem, and why.
-    rejected: dict[int, str] = field(default_factory=dict)
 
 
 def insert_id(idempotency_key: str) -> str:
@@ -102,6 +96,14 @@ def _event(event: ActionInput) -> dict[str, Any]:
     return {"event": require_text(params, "event_name").strip(), "properties": properties}
 
 
+def _encoded(event: ActionInput) -> tuple[bytes, int]:
+    """One event's JSON and its size in the request's array (a comma more)."""
+    encoded = dump_json(_event(event), "properties")
+    if len(encoded) >= MAX_EVENT_BYTES:
+        raise MappingError("properties", "the event is larger than Mixpanel's 1 MB")
+    return encoded, len(encoded) + 1
+
+
 def _credentials(config: Mapping[str, Any]) -> tuple[str, str, str]:
     values = [config.get(name) for name in ("project_id", "username", "secret")]
     if any(is_blank(value) for value in values):
@@ -116,48 +118,15 @@ def build_import(ctx: BuildContext, inputs: Sequence[ActionInput]) -> list[HttpR
     base = (ctx.base_url or DEFAULT_BASE_URL).rstrip("/")
     url = with_query(f"{base}/import", {"strict": "1", "project_id": project_id})
     headers = {"Content-Type": JSON_CONTENT_TYPE, "Authorization": basic_auth(username, secret)}
-    requests: list[MixpanelRequest] = []
-    chunk: list[bytes] = []
-    current = MixpanelRequest("POST", url, items=())
-    items: list[int] = []
-    size = 2  # the brackets of the JSON array
-    first_error: MappingError | None = None
-
-    def seal() -> None:
-        current.headers = dict(headers)
-        current.body = b"[" + b",".join(chunk) + b"]"
-        current.items = tuple(items)
-        current.sensitive_headers = frozenset({"authorization"})
-        requests.append(current)
-
-    for index, event in enumerate(inputs):
-        try:
-            encoded = dump_json(_event(event), "properties")
-            if len(encoded) >= MAX_EVENT_BYTES:
-                raise MappingError("properties", "the event is larger than Mixpanel's 1 MB")
-        except MappingError as exc:
-            # Carried by the request but left out of its body: classify reports it alone.
-            first_error = first_error or exc
-            current.rejected[len(items)] = str(exc)
-            items.append(index)
-            continue
-        if chunk and (len(chunk) >= MAX_EVENTS or size + len(encoded) + 1 > MAX_BYTES):
-            seal()
-            chunk, items, size = [], [], 2
-            current = MixpanelRequest("POST", url, items=())
-        chunk.append(encoded)
-        items.append(index)
-        size += len(encoded) + 1
-    if chunk:
-        seal()
-    elif requests and items:
-        last = requests[-1]
-        offset = len(last.items)
-        last.items = (*last.items, *items)
-        last.rejected.update({offset + pos: text for pos, text in current.rejected.items()})
-    elif first_error is not None:
-        raise first_error  # nothing valid to send at all
-    return list(requests)
+    return [
+        batch.request(
+            url,
+            dict(headers),
+            b"[" + b",".join(batch.entries) + b"]",
+            sensitive_headers=frozenset({"authorization"}),
+        )
+        for batch in pack(inputs, _encoded, max_count=MAX_EVENTS, max_bytes=MAX_BYTES, overhead=2)
+    ]
 
 
 def _json(body: bytes) -> dict[str, Any]:
@@ -207,17 +176,7 @@ def _judge(response: HttpResponse, sent: int) -> Outcome | list[Outcome]:
 
 
 def classify(request: HttpRequest, response: HttpResponse) -> Outcome | list[Outcome]:
-    rejected = request.rejected if isinstance(request, MixpanelRequest) else {}
-    sent = [pos for pos in range(len(request.items)) if pos not in rejected]
-    verdict = _judge(response, len(sent))
-    if not rejected:
-        return verdict
-    outcomes: list[Outcome] = [None] * len(request.items)
-    for pos, text in rejected.items():
-        outcomes[pos] = FatalDelivery("mapping", text)
-    for k, pos in enumerate(sent):
-        outcomes[pos] = verdict[k] if isinstance(verdict, list) else verdict
-    return outcomes
+    return with_rejected(request, _judge(response, len(sent_positions(request))))
 
 
 EVENT, USER, BATCH = "Event", "User", "Batching"

@@ -17,6 +17,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from sluice.connectors.batching import sent_positions, with_rejected
 from sluice.connectors.definition import (
     ActionInput,
     ActionType,
@@ -32,9 +33,8 @@ from sluice.connectors.definition import (
     parse_retry_after,
 )
 from sluice.connectors.hashing import (
+    USER_DATA,
     Kind,
-    PackedRequest,
-    attach_rejected,
     batch_fields,
     commerce,
     contact_fields,
@@ -42,7 +42,6 @@ from sluice.connectors.hashing import (
     json_body,
     pack_events,
     user_data,
-    with_rejected,
 )
 from sluice.connectors.helpers import (
     JSON_CONTENT_TYPE,
@@ -61,21 +60,9 @@ ACTION_SOURCES = ("web", "app_android", "app_ios", "offline")
 STANDARD_EVENTS = (
     "add_to_cart, checkout, custom, lead, page_visit, search, signup, view_category, watch_video"
 )
-# Parameter -> (user_data key, normalisation); each is sent as a list of SHA-256 hashes.
-HASHED: dict[str, tuple[str, Kind]] = {
-    "email": ("em", "email"),
-    "phone": ("ph", "phone"),
-    "first_name": ("fn", "name"),
-    "last_name": ("ln", "name"),
-    "city": ("ct", "city"),
-    "state": ("st", "state"),
-    "zip_code": ("zp", "zip"),
-    "country": ("country", "country"),
-    "external_id": ("external_id", "id"),
-    "gender": ("ge", "gender"),
-    "date_of_birth": ("db", "dob"),
-    "mobile_ad_id": ("hashed_maids", "id"),
-}
+# Meta's customer information table, plus mobile ad IDs; Pinterest also takes gender "n"
+# and a value as text (below).
+HASHED: dict[str, tuple[str, Kind]] = {**USER_DATA, "mobile_ad_id": ("hashed_maids", "id")}
 CUSTOM = ("order_id", "search_string", "content_name", "content_category", "content_brand")
 
 
@@ -114,20 +101,16 @@ def build_send_event(ctx: BuildContext, inputs: Sequence[ActionInput]) -> list[H
     if ctx.config.get("test_mode") is True:
         url = with_query(url, {"test": "true"})
     headers = {"Content-Type": JSON_CONTENT_TYPE, "Authorization": f"Bearer {token}"}
-    chunks, refused = pack_events(inputs, _event, max_count=MAX_EVENTS, max_bytes=MAX_BYTES)
-    requests = [
-        PackedRequest(
-            "POST",
+    batches = pack_events(inputs, _event, max_count=MAX_EVENTS, max_bytes=MAX_BYTES)
+    return [
+        batch.request(
             url,
             dict(headers),
-            dump_json({"data": chunk.bodies}, "custom_data"),
-            items=tuple(chunk.items),
+            dump_json({"data": batch.entries}, "custom_data"),
             sensitive_headers=frozenset({"authorization"}),
         )
-        for chunk in chunks
+        for batch in batches
     ]
-    attach_rejected(requests, refused)
-    return list(requests)
 
 
 def _wait(headers: Mapping[str, str]) -> float | None:
@@ -182,8 +165,7 @@ def _judge(response: HttpResponse, sent: int) -> Outcome | list[Outcome]:
 
 
 def classify(request: HttpRequest, response: HttpResponse) -> Outcome | list[Outcome]:
-    sent = len(request.items) - len(getattr(request, "rejected", []))
-    return with_rejected(request, _judge(response, sent))
+    return with_rejected(request, _judge(response, len(sent_positions(request))))
 
 
 EVENT, USER, CUSTOM_DATA = "Event", "User data", "Custom data"

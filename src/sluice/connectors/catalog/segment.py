@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
+from sluice.connectors.batching import pack, with_rejected
 from sluice.connectors.definition import (
     ActionInput,
     ActionType,
@@ -50,13 +50,6 @@ MAX_MESSAGES = 2500  # per batch; Segment silently drops a batch with more
 MAX_BATCH_BYTES = 500_000  # "500 KB" read the strict way
 MAX_MESSAGE_BYTES = 32 << 10  # 32 KB per message, as Segment's own libraries count it
 MAX_MESSAGE_ID = 99  # messageId must have fewer than 100 characters
-
-
-@dataclass
-class SegmentRequest(HttpRequest):
-    """A batch that remembers the items it carries but left out, with their problem."""
-
-    rejected: dict[int, str] = field(default_factory=dict)
 
 
 def _base(ctx: BuildContext) -> str:
@@ -144,51 +137,34 @@ def _message(event: ActionInput, kind: str) -> dict[str, Any]:
     return message
 
 
-def _encoded(event: ActionInput, kind: str) -> bytes:
+def _encoded(event: ActionInput, kind: str) -> tuple[bytes, int]:
+    """One message's JSON and its size in the batch array (a comma more)."""
     payload = "properties" if kind == "track" else "traits"
     raw = dump_json(_message(event, kind), payload)
     if len(raw) > MAX_MESSAGE_BYTES:
         # Named after the part that usually makes a message big.
         raise MappingError(payload, f"the message is {len(raw)} bytes; Segment takes 32 KB")
-    return raw
+    return raw, len(raw) + 1
 
 
 def _build(ctx: BuildContext, inputs: Sequence[ActionInput], kind: str) -> list[HttpRequest]:
     url, headers = f"{_base(ctx)}/v1/batch", _headers(ctx)
-    empty = len(b'{"batch":[]}')
-    batches: list[tuple[list[bytes], SegmentRequest]] = []
-    chunk: list[bytes] = []
-    current, size = SegmentRequest("POST", url, items=()), empty
-    first_error: MappingError | None = None
-    for index, event in enumerate(inputs):
-        try:
-            raw = _encoded(event, kind)
-        except MappingError as exc:
-            # Carried but left out of the body, so that classify reports it for this event.
-            first_error = first_error or exc
-            current.rejected[len(current.items)] = str(exc)
-            current.items = (*current.items, index)
-            continue
-        if chunk and (len(chunk) >= MAX_MESSAGES or size + len(raw) + 1 > MAX_BATCH_BYTES):
-            batches.append((chunk, current))
-            chunk, current, size = [], SegmentRequest("POST", url, items=()), empty
-        chunk.append(raw)
-        current.items = (*current.items, index)
-        size += len(raw) + 1
-    if chunk:
-        batches.append((chunk, current))
-    elif batches and current.items:
-        last = batches[-1][1]  # only rejected events are left: the last batch carries them
-        offset = len(last.items)
-        last.items = (*last.items, *current.items)
-        last.rejected.update({offset + pos: text for pos, text in current.rejected.items()})
-    elif first_error is not None:
-        raise first_error
-    for messages, request in batches:
-        request.headers = dict(headers)
-        request.body = b'{"batch":[' + b",".join(messages) + b"]}"
-        request.sensitive_headers = frozenset({"authorization"})
-    return [request for _, request in batches]
+    batches = pack(
+        inputs,
+        lambda event: _encoded(event, kind),
+        max_count=MAX_MESSAGES,
+        max_bytes=MAX_BATCH_BYTES,
+        overhead=len(b'{"batch":[]}'),
+    )
+    return [
+        batch.request(
+            url,
+            dict(headers),
+            b'{"batch":[' + b",".join(batch.entries) + b"]}",
+            sensitive_headers=frozenset({"authorization"}),
+        )
+        for batch in batches
+    ]
 
 
 def build_track(ctx: BuildContext, inputs: Sequence[ActionInput]) -> list[HttpRequest]:
@@ -248,14 +224,7 @@ def _judge(response: HttpResponse) -> Outcome:
 
 
 def classify(request: HttpRequest, response: HttpResponse) -> Outcome | list[Outcome]:
-    verdict = _judge(response)
-    rejected = request.rejected if isinstance(request, SegmentRequest) else {}
-    if not rejected:
-        return verdict
-    return [
-        FatalDelivery("mapping", rejected[pos]) if pos in rejected else verdict
-        for pos in range(len(request.items))
-    ]
+    return with_rejected(request, _judge(response))
 
 
 USER, CONTEXT, BATCH = "User", "Context", "Batching"

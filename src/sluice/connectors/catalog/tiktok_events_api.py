@@ -14,9 +14,10 @@ parameter, 40100 too many requests, 40104/40105 missing, invalid or revoked acce
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
+from sluice.connectors.batching import sent_positions, with_rejected
 from sluice.connectors.definition import (
     ActionInput,
     ActionType,
@@ -33,16 +34,13 @@ from sluice.connectors.definition import (
 )
 from sluice.connectors.hashing import (
     Kind,
-    PackedRequest,
-    attach_rejected,
     batch_fields,
     commerce,
     event_time,
-    hashed,
     json_body,
     pack_events,
     refused_batch,
-    with_rejected,
+    user_data,
 )
 from sluice.connectors.helpers import JSON_CONTENT_TYPE, as_text, dump_json, is_blank, require_text
 from sluice.errors import FatalDelivery, RetryableDelivery
@@ -54,20 +52,14 @@ MAX_BYTES = 2_000_000
 AUTH_CODES = frozenset({40001, 40104, 40105})
 RATE_LIMIT_CODES = frozenset({40100})
 PROPERTIES = ("content_type", "order_id", "query", "description")
-# TikTok takes one SHA-256 hash each; phone numbers are hashed in E.164, with the +.
-HASHED: dict[str, Kind] = {"email": "email", "phone": "phone_e164", "external_id": "id"}
-
-
-def _user(params: Mapping[str, Any]) -> dict[str, Any]:
-    user: dict[str, Any] = {}
-    for name, kind in HASHED.items():
-        digest = hashed(kind, params.get(name), name)
-        if digest is not None:
-            user[name] = digest
-    for name in ("ip", "user_agent", "ttclid", "ttp"):
-        if not is_blank(params.get(name)):
-            user[name] = as_text(params[name], name).strip()
-    return user
+# Unlike Meta and Pinterest, TikTok names the keys after the details and takes one SHA-256
+# hash each, not a list; phone numbers are hashed in E.164, with the +.
+HASHED: dict[str, tuple[str, Kind]] = {
+    "email": ("email", "email"),
+    "phone": ("phone", "phone_e164"),
+    "external_id": ("external_id", "id"),
+}
+PLAIN = ("ip", "user_agent", "ttclid", "ttp")
 
 
 def _event(event: ActionInput) -> dict[str, Any]:
@@ -78,7 +70,7 @@ def _event(event: ActionInput) -> dict[str, Any]:
         # The pixel's event_id for the same event lets TikTok keep one of the two; without
         # one mapped, the delivery's key keeps retries from counting twice.
         "event_id": as_text(params.get("event_id") or event.idempotency_key, "event_id"),
-        "user": _user(params),
+        "user": user_data(params, HASHED, PLAIN, one_each=True),
     }
     properties = commerce(params, "properties", PROPERTIES)
     if properties:
@@ -103,20 +95,16 @@ def build_send_event(ctx: BuildContext, inputs: Sequence[ActionInput]) -> list[H
     if not is_blank(ctx.config.get("test_event_code")):
         envelope["test_event_code"] = str(ctx.config["test_event_code"]).strip()
     headers = {"Content-Type": JSON_CONTENT_TYPE, "Access-Token": token}
-    chunks, refused = pack_events(inputs, _event, max_count=MAX_EVENTS, max_bytes=MAX_BYTES)
-    requests = [
-        PackedRequest(
-            "POST",
+    batches = pack_events(inputs, _event, max_count=MAX_EVENTS, max_bytes=MAX_BYTES)
+    return [
+        batch.request(
             url,
             dict(headers),
-            dump_json({**envelope, "data": chunk.bodies}, "properties"),
-            items=tuple(chunk.items),
+            dump_json({**envelope, "data": batch.entries}, "properties"),
             sensitive_headers=frozenset({"access-token"}),
         )
-        for chunk in chunks
+        for batch in batches
     ]
-    attach_rejected(requests, refused)
-    return list(requests)
 
 
 def _judge(response: HttpResponse, sent: int) -> Outcome | list[Outcome]:
@@ -144,8 +132,7 @@ def _judge(response: HttpResponse, sent: int) -> Outcome | list[Outcome]:
 
 
 def classify(request: HttpRequest, response: HttpResponse) -> Outcome | list[Outcome]:
-    sent = len(request.items) - len(getattr(request, "rejected", []))
-    return with_rejected(request, _judge(response, sent))
+    return with_rejected(request, _judge(response, len(sent_positions(request))))
 
 
 EVENT, USER, PROPS, PAGE = "Event", "Customer information", "Properties", "Page"

@@ -321,6 +321,31 @@ def test_copy_mappings_keeps_only_parameters_of_the_target_type(api: Api, profil
     assert api.post(base, {"to_action_id": "act_nope"}).status_code == 422
 
 
+@pytest.mark.parametrize(
+    ("to_action_id", "message"),
+    [
+        ({}, "must be an action id (a string)"),
+        (["act_1"], "must be an action id (a string)"),
+        (7, "must be an action id (a string)"),
+        (None, "is required"),
+        ("", "is required"),
+    ],
+    ids=["object", "list", "number", "null", "empty"],
+)
+def test_copy_mappings_refuses_a_target_that_is_not_an_id(
+    api: Api, profile: str, to_action_id: Any, message: str
+) -> None:
+    # Found by the management API fuzz: an object here was bound into SQL and answered 500.
+    connector = add_webhook(api, profile)
+    source = add_action(api, profile, connector["id"], name="From")
+    response = api.post(
+        f"{profile}/connectors/{connector['id']}/actions/{source['id']}/copy-mappings",
+        {"to_action_id": to_action_id, "mode": "keep"},
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["details"] == [{"field": "to_action_id", "message": message}]
+
+
 def test_actions_are_drafts_until_published(api: Api, profile: str, services: Services) -> None:
     connector = add_webhook(api, profile)
     api.post(f"{profile}/connectors/{connector['id']}/publish")
@@ -333,3 +358,18 @@ def test_actions_are_drafts_until_published(api: Api, profile: str, services: Se
     with services.db.read() as conn:
         [live] = load_published(conn, services.box)
     assert [a["id"] for a in live.actions] == [action["id"]]
+
+
+def test_a_mapping_value_too_large_to_store_is_422(api: Api, profile: str) -> None:
+    # Found by probing beside the management API fuzz: orjson refused it, a 500.
+    connector = add_webhook(api, profile)
+    response = api.post(
+        f"{profile}/connectors/{connector['id']}/actions",
+        {
+            "name": "Big",
+            "type": "send_event_data",
+            "mappings": [{"parameter": "url", "value": 10**30}],
+        },
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["details"] == [{"field": "body", "message": "number too large"}]

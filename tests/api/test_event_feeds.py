@@ -113,3 +113,12 @@ def test_load_feeds(api: Api, profile: str, services: Services) -> None:
     assert [f.id for f in loaded] == ["all_events", feed["id"]]
     assert loaded[0].builtin
     assert loaded[1].conditions == feed["conditions"]
+
+
+def test_a_number_too_large_to_store_is_422(api: Api, profile: str) -> None:
+    # Found by probing beside the management API fuzz: orjson refused it, a 500.
+    condition = {"attribute": "order_total", "operator": "equals", "value": 10**30}
+    response = api.post(f"{profile}/event-feeds", {"name": "Big", "conditions": [[condition]]})
+    assert response.status_code == 422, response.text
+    assert response.json()["details"] == [{"field": "body", "message": "number too large"}]
+    assert "too large" in response.json()["error"]

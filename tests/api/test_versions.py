@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import select, update
 
 from sluice import jsonutil
@@ -251,3 +252,31 @@ def test_secrets_never_leave_the_api(api: Api, profile: str) -> None:
         response = api.get(path)
         assert response.status_code == 200, path
         assert SECRET not in response.text, path
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("versions/100000000000000000000", "version"),
+        ("versions/0", "version"),
+        ("versions/1/diff/100000000000000000000", "b"),
+    ],
+    ids=["huge", "zero", "huge-in-diff"],
+)
+def test_a_version_number_out_of_range_is_422(
+    api: Api, profile: str, path: str, field: str
+) -> None:
+    # Found by probing beside the management API fuzz: a huge number overflowed SQL, a 500.
+    connector = add_webhook(api, profile)
+    response = api.get(f"{profile}/connectors/{connector['id']}/{path}")
+    assert response.status_code == 422, response.text
+    assert response.json()["details"][0]["field"] == field
+
+
+def test_rollback_to_a_huge_version_is_422(api: Api, profile: str) -> None:
+    connector = add_webhook(api, profile)
+    response = api.post(f"{profile}/connectors/{connector['id']}/rollback", {"version": 10**30})
+    assert response.status_code == 422, response.text
+    assert response.json()["details"] == [
+        {"field": "version", "message": "must be a version number"}
+    ]

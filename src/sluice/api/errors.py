@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -64,8 +65,23 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return error_response(500, "internal error")
 
 
+async def _unstorable(request: Request, exc: Exception) -> Response:
+    # orjson stores every JSON value; the one kind of value a request can carry that it
+    # refuses is a whole number beyond 64 bits (a value of a mapping, a condition, a rule).
+    # Its error is a TypeError: any other goes on to the 500 it was.
+    if "Integer exceeds 64-bit range" in str(exc):
+        return error_response(
+            422,
+            "a number in the request is too large: whole numbers must lie between "
+            "-9223372036854775808 and 18446744073709551615",
+            [{"field": "body", "message": "number too large"}],
+        )
+    return await _unexpected(request, exc)
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(orjson.JSONEncodeError, _unstorable)
     app.add_exception_handler(Exception, _unexpected)

@@ -279,7 +279,7 @@ def reassign(
         return _json(services, conn, target.id, action_id)
 
 
-def _profile_action(conn: Connection, profile_id: str, action_id: Any) -> Row[Any]:
+def _profile_action(conn: Connection, profile_id: str, action_id: str) -> Row[Any]:
     row = conn.execute(
         select(actions).where(actions.c.id == action_id, actions.c.profile_id == profile_id)
     ).first()
@@ -320,10 +320,15 @@ def copy_mappings(
     mode = body.get("mode", "keep")
     if mode not in ("keep", "overwrite"):
         raise ValidationFailed.field("mode", "must be keep or overwrite")
+    target_id = body.get("to_action_id")
+    if target_id is None or target_id == "":
+        raise ValidationFailed.field("to_action_id", "is required")
+    if not isinstance(target_id, str):
+        raise ValidationFailed.field("to_action_id", "must be an action id (a string)")
     with services.db.begin() as conn:
         drafts.connector_row(conn, profile.id, connector_id)
         source = drafts.action_row(conn, connector_id, action_id)
-        target = _profile_action(conn, profile.id, body.get("to_action_id"))
+        target = _profile_action(conn, profile.id, target_id)
         target_connector = conn.execute(
             select(connectors).where(connectors.c.id == target.connector_id)
         ).one()

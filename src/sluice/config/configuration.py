@@ -14,6 +14,8 @@ from sluice.connectors.helpers import is_http_url
 from sluice.crypto import MASK
 from sluice.errors import ValidationFailed
 
+MAX_INTEGER = 2**53 - 1
+
 
 def _check_value(field: Field, value: Any, path: str) -> Any:
     kind = field.type
@@ -31,6 +33,9 @@ def _check_value(field: Field, value: Any, path: str) -> Any:
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValidationFailed.field(path, "must be a whole number")
+        if abs(value) > MAX_INTEGER:
+            # Stored as JSON, which holds whole numbers up to 2^53 - 1 exactly.
+            raise ValidationFailed.field(path, f"must be a whole number of at most {MAX_INTEGER}")
     elif kind == "boolean":
         if not isinstance(value, bool):
             raise ValidationFailed.field(path, "must be true or false")

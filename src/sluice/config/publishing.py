@@ -21,6 +21,9 @@ from sluice.errors import ApiError, NotFound, ValidationFailed
 from sluice.services import Services
 from sluice.storage.tables import actions, connector_versions, connectors
 
+# The largest version number (a 32-bit column on PostgreSQL); none comes near it.
+MAX_VERSION = 2**31 - 1
+
 __all__ = [
     "diff_versions",
     "get_version",
@@ -241,7 +244,7 @@ def rollback(
     """Publish version n's content as a new version, keeping the current secrets."""
     body = drafts.check_body(body, ("version", "note"))
     target = body.get("version")
-    if isinstance(target, bool) or not isinstance(target, int):
+    if isinstance(target, bool) or not isinstance(target, int) or not 1 <= target <= MAX_VERSION:
         raise ValidationFailed.field("version", "must be a version number")
     note = _note(body) or f"Rolled back to version {target}"
     with services.db.begin() as conn:

@@ -108,6 +108,10 @@ async def replay_errors(
     unknown = set(body) - {"connector", "action", "from", "to"}
     if unknown:
         raise ValidationFailed.field(sorted(unknown)[0], "unknown field")
+    for name in ("connector", "action", "from", "to"):
+        if not isinstance(body.get(name), str | None):
+            what = "an id" if name in ("connector", "action") else "an ISO 8601 timestamp"
+            raise ValidationFailed.field(name, f"must be {what} (a string) or null")
     begin = parse_time(body.get("from"), "from")
     finish = parse_time(body.get("to"), "to")
     pipeline = ctx.services.pipeline

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends
+from fastapi import APIRouter, Body, Depends, Path
 from fastapi.responses import JSONResponse
 
 from sluice.api.deps import ProfileContext, editor, viewer
@@ -12,6 +12,8 @@ from sluice.config import publishing
 
 router = APIRouter(tags=["versions"])
 C = "/profiles/{account}/{profile}/connectors/{connector_id}"
+# Version numbers count from 1; the bound keeps a huge one out of SQL (a 422, not a 500).
+VersionNumber = Annotated[int, Path(ge=1, le=publishing.MAX_VERSION)]
 
 
 @router.post(
@@ -39,7 +41,7 @@ def list_versions(connector_id: str, ctx: ProfileContext = Depends(viewer)) -> d
 
 @router.get(C + "/versions/{version}")
 def get_version(
-    connector_id: str, version: int, ctx: ProfileContext = Depends(viewer)
+    connector_id: str, version: VersionNumber, ctx: ProfileContext = Depends(viewer)
 ) -> dict[str, Any]:
     """One version with its snapshot (the connector and its actions, no secrets)."""
     return publishing.get_version(ctx.services, ctx.profile, connector_id, version)
@@ -47,7 +49,7 @@ def get_version(
 
 @router.get(C + "/versions/{a}/diff/{b}")
 def diff_versions(
-    connector_id: str, a: int, b: int, ctx: ProfileContext = Depends(viewer)
+    connector_id: str, a: VersionNumber, b: VersionNumber, ctx: ProfileContext = Depends(viewer)
 ) -> dict[str, Any]:
     """What changed from version ``a`` to version ``b``, actions matched by id."""
     return publishing.diff_versions(ctx.services, ctx.profile, connector_id, a, b)

@@ -1,7 +1,9 @@
 """``make bench``: every benchmark, with ratios measured in the same run.
 
 Writes ``bench/results/latest.json`` and ``latest.md``. Set ``SLUICE_BENCH_ONLY`` to a
-comma-separated list of sections (ingest, delivery, memory, peers, config) to run fewer.
+comma-separated list of sections (ingest, delivery, memory, peers, config, audiences,
+scale) to run fewer. ``scale`` needs PostgreSQL: ``SLUICE_BENCH_PG_URL`` or
+``SLUICE_TEST_PG_URL`` if set, else a throwaway one from ``scripts/with-postgres.sh``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +21,7 @@ from typing import Any
 from bench import delivery, ingest, memory
 
 RESULTS = Path(__file__).parent / "results"
+ROOT = Path(__file__).parent.parent
 
 
 def machine() -> str:
@@ -109,17 +113,48 @@ def main() -> int:
             check=False,
         )
         results["audiences"] = out.stdout.strip().splitlines()[-12:]
+    if section("scale", wanted):
+        print("scale-out on PostgreSQL (1, 2, 4 workers; claims; collect latency)...", flush=True)
+        results["scale"] = scale()
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "latest.json").write_text(json.dumps(results, indent=2))
+    latest = RESULTS / "latest.json"
+    if wanted is not None and latest.exists():
+        # A partial run updates its sections and keeps the others' last figures.
+        kept = json.loads(latest.read_text())
+        measured = {**kept.get("measured", {}), **dict.fromkeys(wanted, results["date"])}
+        results = {**kept, **results, "measured": measured}
+    latest.write_text(json.dumps(results, indent=2))
     (RESULTS / "latest.md").write_text(markdown(results))
     print(markdown(results))
     return 0
 
 
+def scale() -> dict[str, Any]:
+    """bench_scale in a child process, under a throwaway PostgreSQL unless one is given."""
+    with tempfile.TemporaryDirectory(prefix="sluice-bench-scale-") as folder:
+        out = Path(folder) / "scale.json"
+        argv = [sys.executable, "-m", "bench.bench_scale", "--json", str(out)]
+        if not (os.environ.get("SLUICE_BENCH_PG_URL") or os.environ.get("SLUICE_TEST_PG_URL")):
+            argv = ["bash", str(ROOT / "scripts" / "with-postgres.sh"), *argv]
+        done = subprocess.run(argv, cwd=ROOT, check=False, stderr=subprocess.PIPE, text=True)
+        if done.returncode != 0 or not out.exists():
+            reason = (done.stderr or "").strip().splitlines()[-5:]
+            message = (
+                "skipped: no PostgreSQL (set SLUICE_BENCH_PG_URL to a role that may create "
+                "databases, or run where scripts/with-postgres.sh can start one)"
+            )
+            print(message, *reason, sep="\n", file=sys.stderr)
+            return {"skipped": message, "stderr": reason}
+        figures: dict[str, Any] = json.loads(out.read_text())
+        return figures
+
+
 def markdown(results: dict[str, Any]) -> str:
     lines = [f"# Sluice benchmarks, {results['date']}", "", f"Machine: {results['machine']}", ""]
+    if results.get("measured"):
+        lines += ["Sections of partial runs measured at: " + json.dumps(results["measured"]), ""]
     for name, value in results.items():
-        if name in ("date", "machine"):
+        if name in ("date", "machine", "measured"):
             continue
         lines += [f"## {name}", "", "```json", json.dumps(value, indent=2), "```", ""]
     return "\n".join(lines)

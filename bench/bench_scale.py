@@ -1,24 +1,32 @@
 """Scale-out: delivered events/s with 1, 2 and 4 worker processes on PostgreSQL, against
-one process on SQLite, in the same run; and the queue's claim throughput.
+one process on SQLite, in the same run; the queue's claim throughput; and the latency
+from the collect API to the vendor with one ``serve --no-workers`` and one worker.
 
 Needs a PostgreSQL URL in ``SLUICE_BENCH_PG_URL`` or ``SLUICE_TEST_PG_URL`` (a role that
 may create databases); ``bash scripts/with-postgres.sh uv run python -m bench.bench_scale``
 starts a throwaway one. Each figure starts from 50,000 events already stored and stops
 when the nginx sink has the last one; the success counters must then equal the sink's
 count. Prints figures; asserts nothing.
+
+``SLUICE_BENCH_BASELINE_SRC`` (a folder with an older ``sluice`` package, e.g. from
+``git archive``) also measures the latency with that code, for a before/after figure.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +43,8 @@ EVENTS = 50_000
 CONCURRENCY = 16
 CLAIM_ROWS = 100_000
 CLAIM_BATCH = 1000
+LATENCY_EVENTS = 300
+LATENCY_INTERVAL = 0.05
 
 
 def _pg_base() -> str:
@@ -159,7 +169,8 @@ def claim_throughput(database: str, threads: int) -> dict[str, Any]:
                     [(setup.connector_id, CLAIM_BATCH)],
                     now=far,
                     postgres=True,
-                    lease=far + 3600,
+                    until=far + 3600,
+                    owner=f"bench-{n}",
                 )
             items = got[setup.connector_id][0]
             if not items:
@@ -183,27 +194,199 @@ def claim_throughput(database: str, threads: int) -> dict[str, Any]:
     }
 
 
-def main() -> int:
-    print(f"# scale-out bench, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
-    print(f"machine: {os.cpu_count()} cores, {_cpu_model()}")
+class _ArrivalSink:
+    """Records when each event (by its ``n``) reaches the vendor, on this process's clock."""
+
+    def __init__(self) -> None:
+        self.arrived: dict[int, float] = {}
+        arrived = self.arrived
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                now = time.monotonic()
+                try:
+                    arrived.setdefault(int(json.loads(body)["n"]), now)
+                except (ValueError, KeyError, TypeError):
+                    pass
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _call(url: str, body: object = None, token: str = "") -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method="POST" if data else "GET")
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read() or b"null")
+
+
+def collect_latency(database: str, pythonpath: str | None = None) -> dict[str, Any]:
+    """Collect API to vendor, one event every 50 ms into a ``serve --no-workers`` process,
+    delivered by one ``sluice worker`` (each on its own core when there are two)."""
+    extra = {"PYTHONPATH": pythonpath} if pythonpath else {}
+    process_env = env(**extra)
+
+    def sluice(*args: str) -> str:
+        argv = [sys.executable, "-m", "sluice", *args[:2], "--database", database, *args[2:]]
+        out = subprocess.run(argv, env=process_env, capture_output=True, text=True, check=True)
+        return out.stdout
+
+    sluice("migrate")
+    token = sluice("tokens", "create", "--name", "b", "--role", "admin").strip().splitlines()[-1]
+    sink = _ArrivalSink()
+    with tempfile.NamedTemporaryFile(prefix="sluice-bench-latency-", suffix=".log") as log:
+        port = _free_port()
+        base = [sys.executable, "-m", "sluice"]
+        procs = [
+            subprocess.Popen(
+                [*base, "serve", "--no-workers", "--database", database, "--port", str(port)],
+                env=process_env,
+                stdout=log,
+                stderr=log,
+            ),
+            subprocess.Popen(
+                [*base, "worker", "--database", database],
+                env=process_env,
+                stdout=log,
+                stderr=log,
+            ),
+        ]
+        try:
+            api = f"http://127.0.0.1:{port}"
+            _wait_ready(api)
+            profile = api + "/api/v1/profiles/bench/main"
+            _call(api + "/api/v1/profiles", {"account": "bench", "profile": "main"}, token)
+            connector = _call(
+                profile + "/connectors",
+                {"type": "webhook", "name": "Sink", "enabled": True, "configuration": {}},
+                token,
+            )
+            _call(
+                f"{profile}/connectors/{connector['id']}/actions",
+                {
+                    "name": "Deliver",
+                    "type": "send_event_data",
+                    "enabled": True,
+                    "source": {"event_feed": "all_events"},
+                    "mappings": [{"parameter": "url", "value": sink.url + "/events"}],
+                },
+                token,
+            )
+            _call(f"{profile}/connectors/{connector['id']}/publish", {}, token)
+            time.sleep(3.0)  # every process has the published configuration by now
+            sent: dict[int, float] = {}
+            for n in range(LATENCY_EVENTS):
+                sent[n] = time.monotonic()
+                _call(
+                    api + "/event", {"tealium_account": "bench", "tealium_profile": "main", "n": n}
+                )
+                time.sleep(LATENCY_INTERVAL)
+            deadline = time.monotonic() + 30
+            while len(sink.arrived) < LATENCY_EVENTS and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            for proc in procs:
+                stop(proc)
+            sink.stop()
+    latencies = sorted((sink.arrived[n] - sent[n]) * 1000 for n in sink.arrived if n in sent)
+    if not latencies:
+        return {"events": LATENCY_EVENTS, "delivered": 0}
+    return {
+        "events": LATENCY_EVENTS,
+        "delivered": len(latencies),
+        "p50_ms": round(statistics.median(latencies), 1),
+        "p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 1),
+        "max_ms": round(latencies[-1], 1),
+    }
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_ready(api: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(api + "/readyz", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"sluice at {api} was not ready within {timeout} s")
+
+
+def run() -> dict[str, Any]:
+    """Every figure of this bench, as ``make bench`` records them."""
     folder = Path(tempfile.mkdtemp(prefix="sluice-bench-scale-"))
     sqlite = delivered_per_second(f"sqlite:///{folder / 'bench.db'}", 1)
     print(f"sqlite, 1 worker:      {sqlite}", flush=True)
-    results = {"sqlite_1": sqlite}
+    delivered: dict[str, Any] = {"sqlite_1": sqlite}
     for workers in [int(n) for n in os.environ.get("SLUICE_BENCH_WORKERS", "1,2,4").split(",")]:
         with pg_database() as database:
             figure = delivered_per_second(database, workers)
-        results[f"postgresql_{workers}"] = figure
+        delivered[f"postgresql_{workers}"] = figure
         print(f"postgresql, {workers} worker(s): {figure}", flush=True)
+    claims: dict[str, Any] = {}
     for threads in (1, 4):
         with pg_database() as database:
-            claims = claim_throughput(database, threads)
-        print(f"claim throughput: {claims}", flush=True)
-    base = results["postgresql_1"]["events_per_s"] or 1
+            claims[f"connections_{threads}"] = claim_throughput(database, threads)
+        print(f"claim throughput: {claims[f'connections_{threads}']}", flush=True)
+    ratios: dict[str, float] = {}
+    base = delivered.get("postgresql_1", {}).get("events_per_s") or 0
     for workers in (2, 4):
-        ratio = (results[f"postgresql_{workers}"]["events_per_s"] or 0) / base
-        print(f"postgresql {workers} workers vs 1: {ratio:.2f}x")
-    print(f"postgresql 1 worker vs sqlite: {base / (sqlite['events_per_s'] or 1):.2f}x")
+        other = delivered.get(f"postgresql_{workers}", {}).get("events_per_s")
+        if base and other:
+            ratios[f"postgresql_{workers}_vs_1"] = round(other / base, 2)
+    if base and sqlite["events_per_s"]:
+        ratios["postgresql_1_vs_sqlite"] = round(base / sqlite["events_per_s"], 2)
+    print(f"ratios: {ratios}", flush=True)
+    with pg_database() as database:
+        latency: dict[str, Any] = {"listen_notify": collect_latency(database)}
+    print(f"collect -> vendor latency on postgresql: {latency['listen_notify']}", flush=True)
+    baseline = os.environ.get("SLUICE_BENCH_BASELINE_SRC")
+    if baseline:
+        with pg_database() as database:
+            latency["baseline"] = collect_latency(database, pythonpath=baseline)
+        print(f"  with {baseline}: {latency['baseline']}", flush=True)
+    return {
+        "events": EVENTS,
+        "delivered": delivered,
+        "ratios": ratios,
+        "claims": claims,
+        "collect_to_vendor_latency": latency,
+    }
+
+
+def main(argv: list[str]) -> int:
+    """``python -m bench.bench_scale [--json PATH]``: print the figures (and write them)."""
+    print(f"# scale-out bench, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    print(f"machine: {os.cpu_count()} cores, {_cpu_model()}")
+    results = run()
+    print(json.dumps(results, indent=2))
+    if len(argv) == 2 and argv[0] == "--json":
+        Path(argv[1]).write_text(json.dumps(results, indent=2))
     return 0
 
 
@@ -215,4 +398,4 @@ def _cpu_model() -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

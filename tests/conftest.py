@@ -1,4 +1,11 @@
-"""Shared fixtures: a real SQLite file, the real app, HTTP through an in-process client."""
+"""Shared fixtures: a real database, the real app, HTTP through an in-process client.
+
+The database is a SQLite file. The suites in ``PG_SUITES`` run each test that uses the
+``settings`` fixture a second time on PostgreSQL: ``backend`` is parametrised with
+``sqlite`` and ``postgresql``, the latter marked ``pg`` so that only ``make test-pg`` runs
+it. A test that checks SQLite itself (its files, its pragmas) is marked
+``sqlite_only(reason=...)`` and runs once, on SQLite.
+"""
 
 from __future__ import annotations
 
@@ -13,13 +20,73 @@ from sluice.app import create_app
 from sluice.auth import tokens
 from sluice.services import Services
 from sluice.settings import Settings
+from tests.support.postgres import PgServer
 from tests.support.vendor import VendorMock
+
+TESTS = Path(__file__).parent
+PG_SUITES = frozenset({"api", "audiences", "collect", "config", "delivery", "reporting", "storage"})
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgresql", id="postgresql", marks=pytest.mark.pg),
+]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" not in metafunc.fixturenames:
+        return
+    if metafunc.definition.get_closest_marker("sqlite_only"):
+        return
+    suite = metafunc.definition.path.relative_to(TESTS).parts[0]
+    if suite in PG_SUITES:
+        metafunc.parametrize("backend", BACKENDS, indirect=True)
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def backend(request: pytest.FixtureRequest) -> str:
+    """``sqlite`` or ``postgresql``; SQLite unless the test is parametrised."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> PgServer:
+    return PgServer.from_env()
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_server: PgServer) -> Iterator[str]:
+    """A database migrated to the newest schema, once per session, to copy from."""
+    name = pg_server.create_migrated_template()
+    yield name
+    pg_server.drop(name)
+
+
+@pytest.fixture
+def pg_url(pg_server: PgServer) -> Iterator[str]:
+    """A new, empty PostgreSQL database of the test's own."""
+    name = pg_server.create()
+    yield pg_server.url(name)
+    pg_server.drop(name)
+
+
+@pytest.fixture
+def migrated_pg_url(pg_server: PgServer, pg_template: str) -> Iterator[str]:
+    """A new PostgreSQL database of the test's own, at the newest schema."""
+    name = pg_server.create(template=pg_template)
+    yield pg_server.url(name)
+    pg_server.drop(name)
+
+
+@pytest.fixture
+def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    if backend == "postgresql":
+        return str(request.getfixturevalue("migrated_pg_url"))
+    return f"sqlite:///{tmp_path / 'sluice.db'}"
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
     return Settings(
-        database_url=f"sqlite:///{tmp_path / 'sluice.db'}",
+        database_url=database_url,
         secret_key="test-secret-key",
         allow_private_destinations=True,
         commit_window_ms=1.0,

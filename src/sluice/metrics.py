@@ -38,6 +38,11 @@ DELIVERY_LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
     registry=REGISTRY,
 )
+LEASES_LOST = Counter(
+    "sluice_delivery_leases_lost",
+    "Deliveries whose lease another process took over before this one recorded them",
+    registry=REGISTRY,
+)
 PROFILE_OVER_SIZE = Counter(
     "sluice_visitor_profile_over_size",
     "Events whose visitor profile update was refused for passing the size cap",

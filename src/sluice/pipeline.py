@@ -11,9 +11,7 @@ crash at any point leaves either all of that or none of it.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import functools
-import gc
 import hashlib
 import logging
 import time
@@ -22,9 +20,10 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, func, select, update
 
-from sluice import jsonutil, metrics
+from sluice import jsonutil, memory, metrics
 from sluice.audiences.stage import AudienceStage
 from sluice.auth import tokens
+from sluice.collect.limits import ProfileRateLimits
 from sluice.config import revision
 from sluice.delivery.engine import DeliveryEngine
 from sluice.delivery.outcomes import InFlight, Item
@@ -38,9 +37,9 @@ from sluice.engine.templates import TemplateEngine
 from sluice.reporting import retention
 from sluice.reporting.counters import CounterDelta
 from sluice.services import Services
-from sluice.storage import fast
+from sluice.storage import fast, notify
 from sluice.storage.tables import deliveries, events, traces
-from sluice.storage.writer import Writer
+from sluice.storage.writer import Joiner, Writer
 
 log = logging.getLogger("sluice.pipeline")
 
@@ -59,6 +58,7 @@ _DELIVERY_COLUMNS = (
     "attempts",
     "next_at",
     "lease_until",
+    "lease_owner",
     "created_at",
     "data",
 )
@@ -75,6 +75,7 @@ class Pipeline:
         self.services = services
         settings = services.settings
         self.writer = Writer(services.db, window_ms=settings.commit_window_ms)
+        self._event_store = Joiner(self.writer, _store_events)
         self.transport: Transport = transport or AiohttpTransport(
             allow_private=settings.allow_private_destinations
         )
@@ -88,7 +89,7 @@ class Pipeline:
         self._tasks: list[asyncio.Task[None]] = []
         self._reload_lock = asyncio.Lock()
         self._last_forced_reload = 0.0
-        self._buckets: dict[str, tuple[float, float]] = {}
+        self._rate_limits = ProfileRateLimits()
         self._token_cache: dict[tuple[str, str], tuple[bool, float]] = {}
         self.discovery = AttributeDiscovery()
         # SQLite: events up to this seq are routed or in flight in this process.
@@ -96,9 +97,13 @@ class Pipeline:
         # Connectors that got delivery rows in the last routing transaction.
         self._to_wake: set[str] = set()
         # Set by this process's API after a change, so routing sees it at once; changes
-        # made by other processes are seen within half a second.
+        # made by other processes are notified on PostgreSQL (``notify``), and also polled
+        # for: every half second on SQLite, every ``poll_fallback_seconds`` on PostgreSQL.
         self.config_hint = False
         self._last_config_check = 0.0
+        self._config_wake = asyncio.Event()
+        self.listener: notify.Listener | None = None
+        self._poll = 0.5 if services.db.is_sqlite else settings.poll_fallback_seconds
         # AudienceStream: set in start() when the workers run (see sluice.audiences).
         self.audiences: AudienceStage | None = None
 
@@ -133,14 +138,17 @@ class Pipeline:
             self._tasks.append(asyncio.create_task(self._audience_loop()))
             self._tasks.append(asyncio.create_task(self._observe_loop()))
             self._tasks.append(asyncio.create_task(retention.run_forever(self)))
+        if not self.services.db.is_sqlite:
+            handlers = {
+                notify.EVENTS: self._new_events.set,
+                notify.DELIVERIES: self._deliveries_queued,
+                notify.CONFIG: self._config_notified,
+            }
+            loop = asyncio.get_running_loop()
+            self.listener = notify.Listener(self.services.db.url, handlers, loop)
+            self.listener.start()
         self._tasks.append(asyncio.create_task(self._config_loop()))
-        _release_free_memory()
-        # Everything loaded so far lives as long as the process: keep the cyclic garbage
-        # collector from scanning it again and again, and let it run less often (the hot
-        # path allocates many short-lived dicts, few cycles).
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(50_000, 20, 20)
+        memory.settle_after_start()
         self.ready = True
 
     async def stop(self) -> None:
@@ -149,6 +157,9 @@ class Pipeline:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        if self.listener is not None:
+            await asyncio.to_thread(self.listener.stop)
+            self.listener = None
         if self.engine is not None:
             await self.engine.stop()
         await self._flush_observations()
@@ -184,10 +195,24 @@ class Pipeline:
     def _config_changed(self) -> None:
         self.config_hint = True
 
+    def _config_notified(self) -> None:
+        self.config_hint = True
+        self._config_wake.set()
+        self._new_events.set()  # the route loop reloads first thing
+
+    def _deliveries_queued(self) -> None:
+        if self.engine is not None:
+            self.engine.wake_all()
+
     async def _config_loop(self) -> None:
-        interval = self.services.settings.config_poll_seconds
+        settings = self.services.settings
+        interval = settings.config_poll_seconds if self.services.db.is_sqlite else self._poll
         while True:
-            await asyncio.sleep(interval)
+            self._config_wake.clear()
+            try:
+                await asyncio.wait_for(self._config_wake.wait(), interval)
+            except TimeoutError:
+                pass
             try:
                 await self.reload_config()
             except Exception:
@@ -236,19 +261,7 @@ class Pipeline:
 
     def rate_limit(self, profile: LiveProfile, count: int) -> float | None:
         """None if ``count`` events may pass now, else seconds until they could."""
-        setting = profile.settings.get("rate_limit_per_second")
-        if not setting:
-            return None
-        rate = float(setting)
-        now = time.monotonic()
-        capacity = max(float(rate), 1.0)
-        tokens_left, last = self._buckets.get(profile.id, (capacity, now))
-        tokens_left = min(capacity, tokens_left + (now - last) * rate)
-        if count > tokens_left:
-            self._buckets[profile.id] = (tokens_left, now)
-            return max(1.0, (count - tokens_left) / rate)
-        self._buckets[profile.id] = (tokens_left - count, now)
-        return None
+        return self._rate_limits.check(profile, count)
 
     def queue_full(self, incoming: int) -> bool:
         return self.unrouted + incoming > self.services.settings.queue_bound
@@ -259,9 +272,7 @@ class Pipeline:
             (r["id"], r["profile_id"], r["received_at"], r["payload"], r["visitor_id"])
             for r in rows
         ]
-        await self.writer.run(
-            functools.partial(fast.executemany, sql=_INSERT_EVENT, rows=values), weight=len(rows)
-        )
+        await self._event_store.add(values)
         self.unrouted += len(rows)
         self._new_events.set()
 
@@ -270,7 +281,7 @@ class Pipeline:
     async def _route_loop(self) -> None:
         while True:
             try:
-                if self.config_hint or time.monotonic() - self._last_config_check > 0.5:
+                if self.config_hint or time.monotonic() - self._last_config_check > self._poll:
                     self.config_hint = False
                     self._last_config_check = time.monotonic()
                     await self.reload_config()
@@ -311,7 +322,7 @@ class Pipeline:
                 if count >= limit:
                     await asyncio.sleep(0)
                     continue
-            await self._wait_for_work(0.5)
+            await self._wait_for_work(self._poll)
 
     def _hand_back(self, routed: tuple[int, list[Item], int]) -> None:
         # Stopping while routing: the rows it leased to this process are released with
@@ -366,7 +377,7 @@ class Pipeline:
             handoff = self._plan_in_memory(conn, routed, stored, rooms, now)
         else:
             handoff = self._insert_deliveries(conn, routed.deliveries, stored, rooms, now)
-            self._mark_routed(conn, [event.seq for event in stored])
+            fast.mark_routed(conn, [event.seq for event in stored])
             routed.counts.write(conn)
             if routed.traces:
                 conn.execute(traces.insert(), [t.row(now) for t in routed.traces])
@@ -433,19 +444,11 @@ class Pipeline:
                 )
         if now_rows:
             self._insert_deliveries(conn, now_rows, stored, {}, now)
-        self._mark_routed(conn, now_routed)
+        fast.mark_routed(conn, now_routed)
         now_counts.write(conn)
         if now_traces:
             conn.execute(traces.insert(), [t.row(now) for t in now_traces])
         return handoff
-
-    @staticmethod
-    def _mark_routed(conn: Connection, seqs: list[int]) -> None:
-        fast.executemany(
-            conn,
-            f"UPDATE events SET routed = {fast.true(conn)} WHERE seq = ?",
-            [(s,) for s in seqs],
-        )
 
     def _insert_deliveries(
         self,
@@ -459,14 +462,19 @@ class Pipeline:
             return []
         room = dict(rooms)
         lease = now + self.services.settings.lease_seconds
+        owner = self.engine.owner if self.engine is not None else None
         taken: list[dict[str, Any]] = []
         for row in rows:
-            if room.get(row["connector_id"], 0) > 0:
+            if room.get(row["connector_id"], 0) > 0 and owner is not None:
                 room[row["connector_id"]] -= 1
                 row["next_at"] = row["lease_until"] = lease
+                row["lease_owner"] = owner
                 taken.append(row)
             else:
+                row["lease_owner"] = None
                 self._to_wake.add(row["connector_id"])
+                # Due now and leased to no one: wake the other workers to claim it.
+                notify.later(conn, notify.DELIVERIES)
         if self.services.db.is_sqlite:
             # Under SQLite's write lock nobody else inserts: number the rows ourselves,
             # which costs half of asking for them back with RETURNING.
@@ -552,12 +560,9 @@ class Pipeline:
         return self.unrouted + (len(self.engine.held) if self.engine else 0)
 
 
-def _release_free_memory() -> None:
-    """Give the memory freed after start-up (imports, migrations) back to the system."""
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: nothing to do
-        pass
+def _store_events(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    fast.executemany(conn, _INSERT_EVENT, rows)
+    notify.later(conn, notify.EVENTS)  # PostgreSQL: wakes the workers when it commits
 
 
 def _run_timers(conn: Connection, stage: AudienceStage, config: CompiledConfig) -> set[str]:
@@ -569,7 +574,7 @@ def _release_all_leases(conn: Connection) -> None:
     conn.execute(
         update(deliveries)
         .where(deliveries.c.lease_until.is_not(None))
-        .values(next_at=now, lease_until=None)
+        .values(next_at=now, lease_until=None, lease_owner=None)
     )
 
 

@@ -42,6 +42,9 @@ class Settings:
     config_poll_seconds: float = 1.0
     # How long a claimed delivery stays leased to a process before others may take it.
     lease_seconds: float = 60.0
+    # PostgreSQL: how often routing and config reloading look for work nobody notified
+    # them of (LISTEN/NOTIFY wakes them at once; this covers a lost listening connection).
+    poll_fallback_seconds: float = 2.0
     run_workers: bool = True
     demo: bool = False
     # AudienceStream (docs/audiences.md): the size cap of one visitor profile's JSON, the
@@ -68,6 +71,7 @@ class Settings:
             visitor_cache_mb=_env_float("SLUICE_VISITOR_CACHE_MB", 64.0),
             visit_timeout_scale=_env_float("SLUICE_VISIT_TIMEOUT_SCALE", 1.0),
             lease_seconds=_env_float("SLUICE_LEASE_SECONDS", 60.0),
+            poll_fallback_seconds=_env_float("SLUICE_POLL_FALLBACK_SECONDS", 2.0),
         )
         for key, value in overrides.items():
             if value is not None:

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 import uuid
 from typing import Any
 
@@ -11,7 +10,6 @@ from sluice import timeutil
 from sluice.auth.principals import SYSTEM
 from sluice.config import attributes, profiles
 from sluice.services import Services
-from sluice.storage import migrate
 from sluice.storage.db import Database
 from sluice.storage.tables import profiles as profiles_table
 from tests.conftest import Api
@@ -176,13 +174,9 @@ def test_json_type(value: Any, expected: str) -> None:
 
 
 @pytest.mark.pg
-def test_record_observations_on_postgresql() -> None:
-    url = os.environ.get("SLUICE_TEST_PG_URL")
-    if not url:
-        pytest.skip("set SLUICE_TEST_PG_URL to run against PostgreSQL")
-    db = Database(url)
+def test_record_observations_on_postgresql(migrated_pg_url: str) -> None:
+    db = Database(migrated_pg_url)
     try:
-        migrate.upgrade(db)
         profile = profiles.create(db, SYSTEM, f"pg{uuid.uuid4().hex[:12]}")
         with db.begin() as conn:
             attributes.record_observations(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from sluice.settings import Settings
@@ -13,9 +11,9 @@ SCALE = 0.01
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def settings(database_url: str) -> Settings:
     return Settings(
-        database_url=f"sqlite:///{tmp_path / 'sluice.db'}",
+        database_url=database_url,
         secret_key="test-secret-key",
         allow_private_destinations=True,
         commit_window_ms=1.0,

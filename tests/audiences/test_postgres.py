@@ -3,21 +3,16 @@ when two worker processes route the events of one visitor at the same time."""
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy.engine import make_url
 
 from sluice.app import create_app
 from sluice.services import Services
 from sluice.settings import Settings
-from sluice.storage import migrate
 from tests.audiences.conftest import SCALE
 from tests.audiences.helpers import (
     audience,
@@ -37,30 +32,14 @@ pytestmark = pytest.mark.pg
 
 
 @pytest.fixture
-def pg_url() -> Iterator[str]:
-    base = os.environ.get("SLUICE_TEST_PG_URL")
-    if not base:
-        pytest.fail("SLUICE_TEST_PG_URL is not set: run `make test-pg`")
-    name = f"sluice_test_{secrets.token_hex(4)}"
-    admin = make_url(base).set(drivername="postgresql")
-    dsn = admin.render_as_string(hide_password=False)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield admin.set(database=name).render_as_string(hide_password=False)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-
-
-@pytest.fixture
-def pg_api(pg_url: str) -> Iterator[Api]:
+def pg_api(migrated_pg_url: str) -> Iterator[Api]:
     settings = Settings(
-        database_url=pg_url,
+        database_url=migrated_pg_url,
         secret_key="test-secret-key",
         allow_private_destinations=True,
         visit_timeout_scale=SCALE,
     )
     services = Services.open(settings)
-    migrate.upgrade(services.db)
     with TestClient(create_app(services=services)) as client:
         yield Api(client, make_token(services, "admin"))
     services.db.dispose()

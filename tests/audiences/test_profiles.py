@@ -4,7 +4,6 @@ attribute type, consent from the profile, and the size cap."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
@@ -167,9 +166,9 @@ def test_consent_is_the_profiles_last_known(api: Api, profile: str, vendor: Vend
 
 class TestSizeCap:
     @pytest.fixture
-    def settings(self, tmp_path: Path) -> Settings:
+    def settings(self, database_url: str) -> Settings:
         return Settings(
-            database_url=f"sqlite:///{tmp_path / 'sluice.db'}",
+            database_url=database_url,
             secret_key="test-secret-key",
             allow_private_destinations=True,
             commit_window_ms=1.0,

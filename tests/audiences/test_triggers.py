@@ -1,4 +1,4 @@
-"""Audience triggers end to end: collect API in, vendor mock out, real SQLite."""
+"""Audience triggers end to end: collect API in, vendor mock out, a real database."""
 
 from __future__ import annotations
 

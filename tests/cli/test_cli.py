@@ -314,38 +314,15 @@ def test_every_command_and_option_is_documented() -> None:
     assert not missing, f"undocumented in docs/cli.md: {missing}"
 
 
-@pytest.fixture
-def empty_pg_url() -> Iterator[str]:
-    """A new, empty PostgreSQL database on the server of SLUICE_TEST_PG_URL."""
-    url = os.environ.get("SLUICE_TEST_PG_URL")
-    if not url:
-        pytest.skip("set SLUICE_TEST_PG_URL to run against PostgreSQL")
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    from sluice.storage.db import normalize_url
-
-    name = f"sluice_cli_{os.getpid()}_{int(time.time() * 1000) % 10**8}"
-    admin = create_engine(normalize_url(url), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 @pytest.mark.pg
-def test_postgresql_needs_sluice_migrate(tmp_path: Path, empty_pg_url: str) -> None:
+def test_postgresql_needs_sluice_migrate(tmp_path: Path, pg_url: str) -> None:
     for args in (("serve", "--port", str(_free_port())), ("worker",), ("tokens", "list")):
-        result = sluice(tmp_path, *args, "--database", empty_pg_url)
+        result = sluice(tmp_path, *args, "--database", pg_url)
         assert result.returncode == 1, result.stderr
         assert "sluice migrate" in _error_line(result)
-    assert sluice(tmp_path, "migrate", "--database", empty_pg_url).returncode == 0
+    assert sluice(tmp_path, "migrate", "--database", pg_url).returncode == 0
     created = sluice(
-        tmp_path, "tokens", "create", "--name", "pg", "--role", "admin", "--database", empty_pg_url
+        tmp_path, "tokens", "create", "--name", "pg", "--role", "admin", "--database", pg_url
     )
     assert created.returncode == 0, created.stderr
     assert created.stdout.strip().splitlines()[-1].startswith("slu_")

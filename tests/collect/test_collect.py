@@ -8,7 +8,7 @@ import pytest
 
 from sluice.storage.tables import events
 from tests.conftest import Api, make_token
-from tests.support.flows import wait_until
+from tests.support.flows import reload_config, wait_until
 
 
 def stored_payloads(api: Api) -> list[dict[str, object]]:
@@ -172,6 +172,7 @@ def test_data_source_key_is_accepted(api: Api, profile: str) -> None:
 
 def test_rate_limit_is_429_with_retry_after(api: Api, profile: str) -> None:
     assert api.patch(profile, {"rate_limit_per_second": 5}).status_code == 200
+    reload_config(api)
     statuses = []
     for _ in range(4):
         bulk = {"shared": {"tealium_account": "acme"}, "events": [{}, {}]}
@@ -186,6 +187,7 @@ def test_rate_limit_is_429_with_retry_after(api: Api, profile: str) -> None:
 def test_collect_token_required(api: Api, profile: str) -> None:
     services = api.client.app.state.services  # type: ignore[attr-defined]
     assert api.patch(profile, {"collect_token_required": True}).status_code == 200
+    reload_config(api)
     body = {"tealium_account": "acme"}
     assert api.client.post("/event", json=body).status_code == 401
     other = make_token(services, "viewer", ["other/main"])
@@ -205,15 +207,22 @@ def test_full_queue_is_503_with_retry_after(api: Api, profile: str) -> None:
     assert stored_payloads(api) == []
 
 
-def test_disk_full_is_503_and_recovers(api: Api, profile: str) -> None:
+def test_disk_full_is_503_and_recovers(api: Api, profile: str, backend: str) -> None:
     import sqlite3
 
+    import psycopg
     from sqlalchemy.exc import OperationalError
 
     pipeline = api.client.app.state.services.pipeline  # type: ignore[attr-defined]
+    # What each driver raises when the disk is full.
+    orig: Exception = sqlite3.OperationalError("database or disk is full")
+    if backend == "postgresql":
+        orig = psycopg.errors.DiskFull(
+            'could not extend file "base/5/16384": No space left on device'
+        )
 
     def disk_full() -> None:
-        raise OperationalError("INSERT", {}, sqlite3.OperationalError("database or disk is full"))
+        raise OperationalError("INSERT", {}, orig)
 
     pipeline.writer.fault = disk_full
     refused = api.client.post("/event", json={"tealium_account": "acme"})

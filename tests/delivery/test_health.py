@@ -5,7 +5,7 @@ from __future__ import annotations
 from sluice.delivery.health import Health, HealthState
 from tests.conftest import Api
 from tests.support.flows import add_connector, event_data_action, send, wait_until
-from tests.support.vendor import Reply, VendorMock
+from tests.support.vendor import Recorded, Reply, VendorMock
 
 
 class Clock:
@@ -99,3 +99,44 @@ def test_a_failing_vendor_shows_as_paused_and_resume_clears_it(
     assert api.get(url).json()["health"]["state"] == "ok"
     wait_until(lambda: len(vendor.received("/broken")) >= 150)
     send(api, {"n": "after"})
+
+
+def test_a_paused_connector_hands_back_its_attempts_so_others_retries_are_not_held(
+    api: Api, profile: str, vendor: VendorMock
+) -> None:
+    # Every event goes to both connectors. "broken" fails everything and pauses; "flaky"
+    # fails the first attempt of every fifth event. An event's retry rows are written
+    # once all its first attempts have an outcome, so the paused connector must hand
+    # back the attempts queued in memory rather than hold them for its 60 s pause.
+    vendor.respond("/broken", Reply(status=500))
+    attempts: dict[str, int] = {}
+    ok: set[str] = set()
+
+    def flaky(request: Recorded) -> Reply:
+        body = request.json()
+        attempts[body["event_id"]] = attempts.get(body["event_id"], 0) + 1
+        if body["n"] % 5 == 0 and attempts[body["event_id"]] == 1:
+            return Reply(status=503)
+        ok.add(body["event_id"])
+        return Reply(status=200)
+
+    vendor.respond("/flaky", flaky)
+    retries = {"first_retry_seconds": 0.05, "max_attempts": 5}
+    broken = add_connector(
+        api,
+        profile,
+        configuration={**retries, "max_concurrency": 1},  # a long queue when it pauses
+        actions=[event_data_action(vendor.url + "/broken")],
+    )
+    add_connector(
+        api, profile, configuration=retries, actions=[event_data_action(vendor.url + "/flaky")]
+    )
+    bulk = {"shared": {"tealium_account": "acme"}, "events": [{"n": i} for i in range(400)]}
+    response = api.client.post("/bulk-event", json=bulk)
+    assert response.status_code == 200
+    ids = set(response.json()["event_ids"])
+    url = f"{profile}/connectors/{broken['id']}"
+    wait_until(lambda: api.get(url).json()["health"]["state"] == "paused")
+    wait_until(lambda: ok >= ids, timeout=15)
+    assert max(attempts.values()) == 2
+    assert api.get(url).json()["health"]["state"] == "paused"  # all while it is paused

@@ -33,15 +33,41 @@ def test_429_halves_the_rate_honours_retry_after_and_recovers() -> None:
     limiter.throttled(retry_after=5)
     assert limiter.rate == 10
     assert limiter.delay() == 5
-    clock.now += 5
+    clock.now += 4.9
+    assert limiter.delay() > 0
+    assert limiter.rate == 10
+    clock.now += 0.1
     assert limiter.delay() == 0
-    clock.now += 10.5
-    limiter.delay()
-    assert limiter.rate == 12.5  # grows by a quarter every 10 s without a 429
+    assert limiter.rate == 15  # grows by half every 5 s without a 429
     for _ in range(20):
-        clock.now += 10.5
+        clock.now += 5.5
         limiter.delay()
     assert limiter.rate == 20  # never above the configured limit
+
+
+def test_the_429s_of_one_concurrent_wave_halve_the_rate_once() -> None:
+    clock = Clock()
+    limiter = RateLimiter(64, clock=clock)
+    for _ in range(16):  # sixteen requests in flight all come back 429
+        limiter.throttled(retry_after=None)
+        clock.now += 0.01
+    assert limiter.rate == 32
+    clock.now += 1.0
+    limiter.throttled(retry_after=None)  # a later wave: the vendor still says slow down
+    assert limiter.rate == 16
+
+
+def test_an_unlimited_connector_throttled_to_the_floor_is_unlimited_within_two_minutes() -> None:
+    clock = Clock()
+    limiter = RateLimiter(None, clock=clock)
+    limiter.throttled(retry_after=None)
+    assert limiter.rate == 1.0
+    waited = 0.0
+    while limiter.rate is not None:
+        clock.now += 1.0
+        waited += 1.0
+        limiter.delay()
+    assert waited <= 120
 
 
 def test_unlimited_connector_gets_a_limit_from_its_own_pace_on_429() -> None:
@@ -64,3 +90,11 @@ def test_backoff_grows_threefold_with_jitter_and_has_limits() -> None:
     assert retry is not None
     assert retry.at >= 120  # Retry-After is honoured
     assert next_retry(1, 0, 24 * 3600 - 1, settings, None) is None  # past the age limit
+
+
+def test_a_429_among_the_first_requests_starts_from_the_connector_concurrency() -> None:
+    clock = Clock()
+    limiter = RateLimiter(None, clock=clock)
+    assert limiter.delay() == 0  # one request so far: no pace to speak of
+    limiter.throttled(retry_after=None, concurrency=16)
+    assert limiter.rate == 8

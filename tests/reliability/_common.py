@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from tests.support.server import SluiceProcess, cli, http
 from tests.support.vendor import Recorded, Reply, VendorMock
@@ -76,10 +77,17 @@ class Stack:
         assert status == 200, body
 
     def errors(self, **params: str) -> list[dict[str, Any]]:
-        query = "&".join(f"{k}={v}" for k, v in {"limit": "1000", **params}.items())
-        status, body = self.api("GET", f"/profiles/acme/main/errors?{query}")
-        assert status == 200, body
-        return list(body["errors"] if isinstance(body, dict) else body)
+        """Every error record (following the pages' cursors)."""
+        found: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            page = {"limit": "1000", **params, **({"cursor": cursor} if cursor else {})}
+            status, body = self.api("GET", f"/profiles/acme/main/errors?{urlencode(page)}")
+            assert status == 200, body
+            found.extend(body["errors"])
+            cursor = body["next_cursor"]
+            if not cursor:
+                return found
 
 
 @contextmanager

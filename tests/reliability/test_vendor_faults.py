@@ -91,15 +91,15 @@ def post_events(s: Stack, count: int) -> list[str]:
 
 FAULTS: dict[str, tuple[Callable[[], Callable[[Recorded], Reply]], dict[str, float], str]] = {
     "timeout": (
-        lambda: first_attempts(Reply(status=200, delay=2.0), every=3),
+        lambda: first_attempts(Reply(status=200, delay=2.0), every=5),
         {"timeout_seconds": 0.5},
-        "a third of the first attempts outlive the 0.5 s timeout; the vendor still took them",
+        "a fifth of the first attempts outlive the 0.5 s timeout; the vendor still took them",
     ),
     "slow": (lambda: lambda _r: Reply(status=200, delay=0.2), {}, "every answer takes 0.2 s"),
     "reset": (
-        lambda: first_attempts(Reply(reset=True), every=3),
+        lambda: first_attempts(Reply(reset=True), every=5),
         {},
-        "a third of the first attempts: connection closed without an answer",
+        "a fifth of the first attempts: connection closed without an answer",
     ),
     "storm": (lambda: storm(2.0), {}, "500/502/503/504 to everything for 2 s"),
     "rate_limit": (

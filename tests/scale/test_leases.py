@@ -13,7 +13,6 @@ from sqlalchemy.engine import make_url
 from sluice.reporting.retention import take_lease
 from sluice.storage import migrate
 from sluice.storage.tables import leases
-from tests.storage.test_postgres import pg_url  # noqa: F401  (a fixture)
 
 
 @pytest.fixture
@@ -36,7 +35,7 @@ def test_a_lease_is_held_renewed_and_taken_over_when_it_ends(sqlite_engine: Engi
 
 @pytest.mark.pg
 def test_two_processes_racing_for_an_ended_lease_on_postgres_one_wins(
-    pg_url: str,  # noqa: F811
+    pg_url: str,
 ) -> None:
     url = make_url(pg_url).set(drivername="postgresql+psycopg")
     from sluice.services import Services

@@ -8,20 +8,17 @@ SQLite's, so it is exercised here end to end.
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Iterator
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy.engine import make_url
 
 from sluice.app import create_app
 from sluice.services import Services
 from sluice.settings import Settings
 from sluice.storage import migrate
 from tests.conftest import Api, make_token
+from tests.conftest import pg_url as pg_url  # re-exported: some modules import it from here
 from tests.support.flows import (
     FAST_RETRIES,
     add_connector,
@@ -36,27 +33,11 @@ pytestmark = pytest.mark.pg
 
 
 @pytest.fixture
-def pg_url() -> Iterator[str]:
-    base = os.environ.get("SLUICE_TEST_PG_URL")
-    if not base:
-        pytest.fail("SLUICE_TEST_PG_URL is not set: run `make test-pg`")
-    name = f"sluice_test_{secrets.token_hex(4)}"
-    admin = make_url(base).set(drivername="postgresql")
-    dsn = admin.render_as_string(hide_password=False)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield admin.set(database=name).render_as_string(hide_password=False)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-
-
-@pytest.fixture
-def pg_api(pg_url: str) -> Iterator[Api]:
+def pg_api(migrated_pg_url: str) -> Iterator[Api]:
     settings = Settings(
-        database_url=pg_url, secret_key="test-secret-key", allow_private_destinations=True
+        database_url=migrated_pg_url, secret_key="test-secret-key", allow_private_destinations=True
     )
     services = Services.open(settings)
-    migrate.upgrade(services.db)
     app = create_app(services=services)
     with TestClient(app) as client:
         yield Api(client, make_token(services, "admin"))

@@ -65,6 +65,14 @@ def send(api: Any, event: dict[str, Any]) -> Any:
     return response.json()
 
 
+def reload_config(api: Any) -> None:
+    """Make the app's pipeline load the newest configuration now. A change takes effect
+    within 2 seconds; a test that posts an event right after changing a setting the collect
+    API reads (rate limit, collect token) calls this first."""
+    pipeline = api.client.app.state.services.pipeline
+    api.client.portal.call(pipeline.reload_config)
+
+
 def totals(api: Any, profile: str, **params: str) -> dict[str, int]:
     response = api.get(f"{profile}/reports", params=params)
     assert response.status_code == 200, response.text

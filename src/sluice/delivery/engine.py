@@ -1,9 +1,12 @@
 """The delivery engine: claims due deliveries, runs them per connector, records outcomes.
 
 Claiming moves a delivery's ``next_at`` to the end of a lease (60 s, renewed every 20 s
-while the work is held), so a process that dies loses nothing: its deliveries become due
-again when the lease runs out. Outcomes are buffered for a few milliseconds and written
-in one transaction (see ``outcomes.py``).
+while the work is held) and marks the row with this process's owner id, so a process
+that dies loses nothing: its deliveries become due again when the lease runs out. One
+that only stalled finds, when it wakes, that the rows taken over meanwhile are no longer
+its own: renewing them, releasing them and recording their outcomes all check the owner
+(see ``lease.py``). Outcomes are buffered for a few milliseconds and written in one
+transaction (see ``outcomes.py``).
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Connection, func, select, update
 
 from sluice import jsonutil
+from sluice.delivery import lease
 from sluice.delivery.health import HealthState
 from sluice.delivery.outcomes import Item, Outcomes
 from sluice.delivery.runner import ConnectorRunner
@@ -44,14 +48,20 @@ class DeliveryEngine:
         *,
         postgres: bool = False,
         lease_seconds: float = LEASE_SECONDS,
+        owner: str | None = None,
     ) -> None:
         self.writer = writer
         self.transport = transport
         self._get_config = get_config
         self.postgres = postgres
         self.lease_seconds = lease_seconds
+        # Written into every row this process leases; one per process (tests run several).
+        self.owner = owner or lease.process_owner()
         self.runners: dict[str, ConnectorRunner] = {}
-        self.outcomes = Outcomes()
+        self.outcomes = Outcomes(self.owner)
+        # Rows whose loss the renewal already reported, so their outcome is not counted
+        # as lost a second time.
+        self._reported_lost: set[int] = set()
         self.held: set[int] = set()  # claimed rows, whose leases we renew
         self.in_memory = 0  # first attempts of in-flight events (no rows)
         self.draining = False
@@ -94,7 +104,8 @@ class DeliveryEngine:
         if self.held:
             # Hand the unfinished work back at once rather than at the lease's end.
             held = list(self.held)
-            await self.writer.run(functools.partial(_release, seqs=held))
+            release = functools.partial(lease.release, seqs=held, owner=self.owner, now=time.time())
+            await self.writer.run(release)
             self.held.clear()
 
     def runner(self, connector_id: str) -> ConnectorRunner:
@@ -195,7 +206,8 @@ class DeliveryEngine:
                     wanted=wanted,
                     now=now,
                     postgres=self.postgres,
-                    lease=now + self.lease_seconds,
+                    until=now + self.lease_seconds,
+                    owner=self.owner,
                 )
                 try:
                     claimed = await self.writer.run(claim, if_cancelled=self._hand_back)
@@ -246,29 +258,30 @@ class DeliveryEngine:
                 await asyncio.sleep(1.0)
 
     async def _flush(self) -> None:
-        outcomes, self.outcomes = self.outcomes, Outcomes()
+        outcomes, self.outcomes = self.outcomes, Outcomes(self.owner)
         health, self._health_writes = self._health_writes, {}
         if not len(outcomes) and not outcomes.errors and not health and not outcomes.counts:
             return
         now = time.time()
 
-        def write(conn: Connection) -> None:
-            outcomes.write(conn, now)
+        def write(conn: Connection) -> list[int]:
+            lost = outcomes.write(conn, now)
             for connector_id, state in health.items():
                 _write_health(conn, connector_id, state, now)
+            return lost
 
         try:
-            await self.writer.run(write, weight=max(1, len(outcomes)))
+            lost = await self.writer.run(write, weight=max(1, len(outcomes)))
         except Exception:
             # Keep them for the next try: an outcome must never be lost.
-            outcomes.counts.merge(self.outcomes.counts)
-            outcomes.done.extend(self.outcomes.done)
-            outcomes.retries.extend(self.outcomes.retries)
-            outcomes.errors.extend(self.outcomes.errors)
-            outcomes.traces.extend(self.outcomes.traces)
+            outcomes.merge(self.outcomes)
             self.outcomes = outcomes
             self._health_writes = {**health, **self._health_writes}
             raise
+        if lost:
+            reported = self._reported_lost
+            lease.lost([seq for seq in lost if seq not in reported], "outcome discarded")
+            reported.difference_update(lost)
 
     async def _renew_loop(self) -> None:
         while True:
@@ -276,11 +289,17 @@ class DeliveryEngine:
             held = list(self.held)
             if held:
                 until = time.time() + self.lease_seconds
-                renew = functools.partial(_renew, seqs=held, until=until)
+                renew = functools.partial(lease.renew, seqs=held, until=until, owner=self.owner)
                 try:
-                    await self.writer.run(renew)
+                    lost = await self.writer.run(renew)
                 except Exception:
                     log.exception("renewing delivery leases failed")
+                    continue
+                if lost:
+                    # Its outcome will be discarded; stop renewing (and waiting for) it.
+                    self.held.difference_update(lost)
+                    self._reported_lost.update(lost)
+                    lease.lost(lost, "renewal refused")
 
 
 # --- SQL ------------------------------------------------------------------------------
@@ -291,7 +310,12 @@ def _connectors_with_work(conn: Connection) -> list[str]:
 
 
 def _claim(
-    conn: Connection, wanted: list[tuple[str, int]], now: float, postgres: bool, lease: float
+    conn: Connection,
+    wanted: list[tuple[str, int]],
+    now: float,
+    postgres: bool,
+    until: float,
+    owner: str,
 ) -> dict[str, tuple[list[Item], float | None]]:
     result: dict[str, tuple[list[Item], float | None]] = {}
     for connector_id, limit in wanted:
@@ -329,7 +353,7 @@ def _claim(
             for r in rows
         ]
         if items:
-            _renew(conn, [i.seq for i in items], lease)
+            lease.take(conn, [i.seq for i in items], until, owner)
         next_due = None
         if len(items) < limit:
             next_due = conn.execute(
@@ -339,26 +363,6 @@ def _claim(
             ).scalar()
         result[connector_id] = (items, next_due)
     return result
-
-
-def _renew(conn: Connection, seqs: list[int], until: float) -> None:
-    if seqs:
-        conn.execute(
-            update(deliveries)
-            .where(deliveries.c.seq == bindparam("b_seq"))
-            .values(next_at=until, lease_until=until),
-            [{"b_seq": seq} for seq in seqs],
-        )
-
-
-def _release(conn: Connection, seqs: list[int]) -> None:
-    if seqs:
-        conn.execute(
-            update(deliveries)
-            .where(deliveries.c.seq == bindparam("b_seq"))
-            .values(next_at=time.time(), lease_until=None),
-            [{"b_seq": seq} for seq in seqs],
-        )
 
 
 def _write_health(conn: Connection, connector_id: str, state: HealthState, now: float) -> None:

@@ -1,9 +1,11 @@
 """Per-connector request rate: a token bucket that slows down when the vendor says 429.
 
 With a configured limit, the bucket refills at that rate. On a 429 the rate is halved
-(down to 1 request/s) and, if the vendor sent ``Retry-After``, nothing goes out until then;
-every 10 s without a 429 it grows by a quarter until it is back at the configured limit
-(or, without one, until the limit is lifted again).
+(down to 1 request/s) and, if the vendor sent ``Retry-After``, nothing goes out until then.
+The 429s of one wave of concurrent requests (within a second of the first) halve it once:
+they answer the same overload. Every 5 s without a 429 it grows by half until it is back
+at the configured limit (or, without one, until the limit is lifted again), so an unlimited
+connector throttled down to 1 request/s is unlimited again after about 90 s.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import asyncio
 import time
 from collections.abc import Callable
 
-RECOVER_EVERY = 10.0
+RECOVER_EVERY = 5.0
+RECOVER_FACTOR = 1.5
+WAVE_SECONDS = 1.0
 
 
 class RateLimiter:
@@ -24,6 +28,7 @@ class RateLimiter:
         self._last = clock()
         self._blocked_until = 0.0
         self._last_429 = 0.0
+        self._halved_at = float("-inf")
         # Requests sent in the current and the previous whole second, to know the pace.
         self._second = 0
         self._this_second = 0
@@ -34,12 +39,18 @@ class RateLimiter:
             self.configured = rate
             self.rate = rate
 
-    def throttled(self, retry_after: float | None) -> None:
+    def throttled(self, retry_after: float | None, concurrency: int = 1) -> None:
+        """A 429. Without a limit yet, the new one is half of the pace measured over the
+        last second, or of ``concurrency`` requests/s if that is more (a 429 among the
+        very first requests says little about the pace the vendor takes)."""
         now = self._clock()
+        same_wave = now - self._halved_at < WAVE_SECONDS
         self._last_429 = now
-        observed = self._observed_rate(now)
-        base = self.rate if self.rate is not None else max(observed, 2.0)
-        self.rate = max(1.0, base / 2)
+        if not same_wave:
+            self._halved_at = now
+            observed = self._observed_rate(now)
+            base = self.rate if self.rate is not None else max(observed, concurrency, 2.0)
+            self.rate = max(1.0, base / 2)
         if retry_after:
             self._blocked_until = max(self._blocked_until, now + retry_after)
 
@@ -58,7 +69,7 @@ class RateLimiter:
         if self.rate is None or now - self._last_429 < RECOVER_EVERY:
             return
         self._last_429 = now
-        grown = self.rate * 1.25
+        grown = self.rate * RECOVER_FACTOR
         if self.configured is not None:
             self.rate = min(self.configured, grown)
         elif grown > 1000:

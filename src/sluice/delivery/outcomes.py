@@ -4,6 +4,10 @@ Successes delete their delivery row, retries move it to the next attempt time, f
 errors become error records (SPEC §5's dead-letter log) and drops just end. Counter
 deltas and trace steps are written in the same transaction, so what the reports say is
 exactly what happened to the rows.
+
+Outcomes of delivery rows are written only for the rows this process still holds the
+lease of (``lease.owned``); a late outcome for a row another process took over is
+discarded with its counters, error record and trace steps, and reported as lost.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, update
 
 from sluice import jsonutil
+from sluice.delivery import lease
 from sluice.engine.router import TraceStep
 from sluice.ids import new_id
 from sluice.reporting.counters import CounterDelta
@@ -88,8 +93,9 @@ class ErrorRecord:
 
 @dataclass
 class Outcomes:
-    """Everything to write in one transaction."""
+    """Everything to write in one transaction, on behalf of lease owner ``owner``."""
 
+    owner: str
     done: list[int] = field(default_factory=list)  # delivery seqs to delete
     retries: list[dict[str, Any]] = field(default_factory=list)
     rows: list[dict[str, Any]] = field(default_factory=list)  # deliveries to insert
@@ -97,6 +103,9 @@ class Outcomes:
     errors: list[ErrorRecord] = field(default_factory=list)
     counts: CounterDelta = field(default_factory=CounterDelta)
     traces: list[TraceStep] = field(default_factory=list)
+    # Of delivery rows, written only if this process still holds the row's lease.
+    row_counts: list[tuple[int, str, str, str, float, str]] = field(default_factory=list)
+    row_traces: list[tuple[int, TraceStep]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.done) + len(self.retries) + len(self.rows) + len(self.routed)
@@ -105,16 +114,20 @@ class Outcomes:
         flight.tally.append((item.action_id, item.connector_id, name))
         flight.pending -= 1
         if flight.pending == 0:
-            self.routed.append(flight.event_seq)
-            add = self.counts.add
-            for action_id, connector_id, counter in flight.tally:
-                add(action_id, connector_id, flight.profile_id, now, counter)
-            if flight.rows:
-                self.rows.extend(flight.rows)
-            if flight.errors:
-                self.errors.extend(flight.errors)
-            if flight.traces:
-                self.traces.extend(flight.traces)
+            self._write_event(flight, now)
+
+    def _write_event(self, flight: InFlight, now: float) -> None:
+        """Every first attempt of the event has an outcome: write it all at once."""
+        self.routed.append(flight.event_seq)
+        add = self.counts.add
+        for action_id, connector_id, counter in flight.tally:
+            add(action_id, connector_id, flight.profile_id, now, counter)
+        if flight.rows:
+            self.rows.extend(flight.rows)
+        if flight.errors:
+            self.errors.extend(flight.errors)
+        if flight.traces:
+            self.traces.extend(flight.traces)
 
     def success(self, item: Item, now: float) -> None:
         flight = item.inflight
@@ -122,7 +135,7 @@ class Outcomes:
             self._settle(flight, item, "success", now)
             return
         self.done.append(item.seq)
-        self.counts.add(item.action_id, item.connector_id, item.profile_id, now, "success")
+        self._count(item, now, "success")
 
     def drop(self, item: Item, now: float) -> None:
         flight = item.inflight
@@ -130,26 +143,12 @@ class Outcomes:
             self._settle(flight, item, "dropped", now)
             return
         self.done.append(item.seq)
-        self.counts.add(item.action_id, item.connector_id, item.profile_id, now, "dropped")
+        self._count(item, now, "dropped")
 
     def retry(self, item: Item, at: float, attempts: int, message: str, now: float) -> None:
         flight = item.inflight
         if flight is not None:
-            flight.rows.append(
-                {
-                    "event_seq": flight.event_seq,
-                    "event_id": item.event_id,
-                    "profile_id": item.profile_id,
-                    "connector_id": item.connector_id,
-                    "action_id": item.action_id,
-                    "attempts": attempts,
-                    "next_at": at,
-                    "lease_until": None,
-                    "created_at": now,
-                    "data": jsonutil.dumps(item.data) if item.data is not None else None,
-                    "last_error": message[:1000],
-                }
-            )
+            flight.rows.append(_row(flight, item, attempts, at, message, now))
             self._settle(flight, item, "retried", now)
             return
         self.retries.append(
@@ -161,7 +160,19 @@ class Outcomes:
                 "last_error": message[:1000],
             }
         )
-        self.counts.add(item.action_id, item.connector_id, item.profile_id, now, "retried")
+        self._count(item, now, "retried")
+
+    def defer(self, item: Item, at: float, why: str, now: float) -> None:
+        """An in-memory first attempt that cannot go out soon (its connector is paused or
+        throttled): it becomes a row due at ``at``, not an attempt and not counted, so the
+        rest of its event (retry rows of other connectors, counters) is written now."""
+        flight = item.inflight
+        assert flight is not None, "only in-memory items are deferred"
+        item.inflight = None
+        flight.rows.append(_row(flight, item, item.attempts, at, f"waiting: {why}", now))
+        flight.pending -= 1
+        if flight.pending == 0:
+            self._write_event(flight, now)
 
     def error(self, record: ErrorRecord, now: float) -> None:
         item = record.item
@@ -172,12 +183,55 @@ class Outcomes:
             return
         self.done.append(item.seq)
         self.errors.append(record)
-        self.counts.add(item.action_id, item.connector_id, item.profile_id, now, "error")
+        self._count(item, now, "error")
 
-    def write(self, conn: Connection, now: float) -> None:
-        if self.errors:
-            conn.execute(error_records.insert(), [_error_row(e, now) for e in self.errors])
-        if self.retries:
+    def trace(self, item: Item, step: TraceStep) -> None:
+        if item.seq:
+            self.row_traces.append((item.seq, step))
+        else:
+            self.traces.append(step)
+
+    def _count(self, item: Item, now: float, name: str) -> None:
+        self.row_counts.append(
+            (item.seq, item.action_id, item.connector_id, item.profile_id, now, name)
+        )
+
+    def merge(self, newer: Outcomes) -> None:
+        """Take in what was recorded since (after a failed write, to try both again)."""
+        self.done.extend(newer.done)
+        self.retries.extend(newer.retries)
+        self.rows.extend(newer.rows)
+        self.routed.extend(newer.routed)
+        self.errors.extend(newer.errors)
+        self.counts.merge(newer.counts)
+        self.traces.extend(newer.traces)
+        self.row_counts.extend(newer.row_counts)
+        self.row_traces.extend(newer.row_traces)
+
+    def write(self, conn: Connection, now: float) -> list[int]:
+        """Write it all; returns the delivery rows whose lease was lost (not written).
+
+        Leaves ``self`` as it was: the writer runs it again if the transaction fails.
+        """
+        claimed = {*self.done, *(r["b_seq"] for r in self.retries)}
+        held = lease.owned(conn, claimed, self.owner) if claimed else set()
+        done, retries, errors = self.done, self.retries, self.errors
+        if len(held) < len(claimed):
+            # Rows only: in-memory first attempts (seq 0) have no lease to lose.
+            done = [seq for seq in done if seq in held]
+            retries = [r for r in retries if r["b_seq"] in held]
+            errors = [e for e in errors if not e.item.seq or e.item.seq in held]
+        counts = self.counts
+        if self.row_counts:
+            counts = CounterDelta()
+            counts.merge(self.counts)
+            for seq, action_id, connector_id, profile_id, at, name in self.row_counts:
+                if seq in held:
+                    counts.add(action_id, connector_id, profile_id, at, name)
+        steps = self.traces + [step for seq, step in self.row_traces if seq in held]
+        if errors:
+            conn.execute(error_records.insert(), [_error_row(e, now) for e in errors])
+        if retries:
             conn.execute(
                 update(deliveries)
                 .where(deliveries.c.seq == bindparam("b_seq"))
@@ -185,21 +239,38 @@ class Outcomes:
                     attempts=bindparam("attempts"),
                     next_at=bindparam("next_at"),
                     lease_until=bindparam("lease_until"),
+                    lease_owner=None,
                     last_error=bindparam("last_error"),
                 ),
-                self.retries,
+                retries,
             )
-        fast.executemany(conn, "DELETE FROM deliveries WHERE seq = ?", [(s,) for s in self.done])
+        fast.executemany(conn, "DELETE FROM deliveries WHERE seq = ?", [(s,) for s in done])
         if self.rows:
             conn.execute(deliveries.insert(), self.rows)
-        fast.executemany(
-            conn,
-            f"UPDATE events SET routed = {fast.true(conn)} WHERE seq = ?",
-            [(s,) for s in self.routed],
-        )
-        if self.traces:
-            conn.execute(traces.insert(), [t.row(now) for t in self.traces])
-        self.counts.write(conn)
+        fast.mark_routed(conn, self.routed)
+        if steps:
+            conn.execute(traces.insert(), [t.row(now) for t in steps])
+        counts.write(conn)
+        return sorted(claimed - held)
+
+
+def _row(
+    flight: InFlight, item: Item, attempts: int, at: float, message: str, now: float
+) -> dict[str, Any]:
+    """The delivery row that carries an in-memory item on once its event is written."""
+    return {
+        "event_seq": flight.event_seq,
+        "event_id": item.event_id,
+        "profile_id": item.profile_id,
+        "connector_id": item.connector_id,
+        "action_id": item.action_id,
+        "attempts": attempts,
+        "next_at": at,
+        "lease_until": None,
+        "created_at": now,
+        "data": jsonutil.dumps(item.data) if item.data is not None else None,
+        "last_error": message[:1000],
+    }
 
 
 def _cut(text: str | None) -> str | None:

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("sluice.delivery")
 
+RATE_HORIZON_SECONDS = 5.0
+
 
 @dataclass
 class _Batch:
@@ -102,7 +104,13 @@ class ConnectorRunner:
     def room(self) -> int:
         if not self.health.may_send_soon():
             return 0
-        return max(0, self.capacity() - self.held)
+        capacity = self.capacity()
+        rate = self.limiter.rate
+        if rate is not None:
+            # Take no more than a few seconds' worth at the current pace: what waits
+            # longer should wait as a row, not hold memory (or its event's outcomes).
+            capacity = min(capacity, max(16, int(rate * RATE_HORIZON_SECONDS)))
+        return max(0, capacity - self.held)
 
     def start(self) -> None:
         self._resize()
@@ -188,15 +196,45 @@ class ConnectorRunner:
         while True:
             unit = await self._next_unit()
             try:
+                if not self.health.may_send():
+                    # Due at once: no room is offered while paused, so they are claimed
+                    # when the pause ends or an operator resumes the connector.
+                    due = time.time()
+                    unit = (unit[0], self._defer_in_memory(unit[1], due, "connector paused"))
+                    self._defer_queued(due, "connector paused")
                 while not self.health.may_send():  # noqa: ASYNC110 - a timed pause
                     await asyncio.sleep(min(1.0, max(0.05, self.health.wait_seconds())))
-                await self._process(*unit)
+                if unit[1]:
+                    await self._process(*unit)
             except asyncio.CancelledError:
                 self.units.appendleft(unit)  # stays leased; re-queued by the lease expiry
                 raise
             except Exception:  # one bad unit must not kill the worker
                 log.exception("delivery to connector %s failed unexpectedly", self.connector_id)
                 self._finish_error(unit[1], None, "connection", "internal error", None, None)
+
+    def _defer_queued(self, due: float, why: str) -> None:
+        for _, items in self.units:
+            items[:] = self._defer_in_memory(items, due, why)
+
+    def _defer_in_memory(self, items: list[Item], due: float, why: str) -> list[Item]:
+        """Hand the in-memory first attempts among ``items`` back as rows due at ``due``;
+        returns the items that stay queued here.
+
+        An event's outcomes are written once all of its in-memory first attempts have
+        one, so an attempt parked behind a pause or a 429 slowdown would hold back the
+        retries and counters of the event's other connectors for as long. As rows, they
+        are claimed again when this connector has room.
+        """
+        if not any(item.inflight is not None for item in items):
+            return items
+        now = time.time()
+        deferred = [item for item in items if item.inflight is not None]
+        kept = [item for item in items if item.inflight is None]
+        for item in deferred:
+            self.engine.outcomes.defer(item, due, why, now)
+        self.engine.finished(deferred)
+        return kept
 
     def _finish_error(
         self,
@@ -348,7 +386,8 @@ class ConnectorRunner:
                 self.health.record(False)
                 if outcome.category == "rate_limit":
                     retry_after = getattr(outcome, "retry_after", None)
-                    self.limiter.throttled(retry_after)
+                    self.limiter.throttled(retry_after, connector.settings.concurrency)
+                    self._defer_queued(now + (retry_after or 1.0), "vendor rate limit (429)")
                 retry = None
                 if isinstance(outcome, RetryableDelivery):
                     retry = next_retry(
@@ -380,7 +419,8 @@ class ConnectorRunner:
                     self._count(type_id, "error")
             trace_id = item.payload.get("tealium_trace_id")
             if trace_id:
-                out.traces.append(
+                out.trace(
+                    item,
                     TraceStep(
                         item.profile_id,
                         str(trace_id),
@@ -398,7 +438,7 @@ class ConnectorRunner:
                             if outcome is None
                             else {"category": outcome.category, "message": outcome.message},
                         },
-                    )
+                    ),
                 )
         engine.finished(items)
 

@@ -13,6 +13,7 @@ from sluice.engine.compiled import CompiledConfig
 from sluice.errors import BadRequest
 from sluice.reporting.counters import CounterDelta
 from sluice.reporting.reports import csv_line
+from sluice.storage import notify
 from sluice.storage.tables import deliveries, error_records, events
 
 CSV_HEADER = (
@@ -231,6 +232,7 @@ def replay(
             update(error_records).where(error_records.c.seq == row.seq).values(replayed_at=now)
         )
         counts.add(row.action_id, row.connector_id, profile_id, now, "triggered")
+        notify.later(conn, notify.DELIVERIES)  # wakes the workers of other processes
         touched.add(row.connector_id)
         replayed += 1
     counts.write(conn)

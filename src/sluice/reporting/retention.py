@@ -15,7 +15,7 @@ import socket
 import time
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, delete, exists, or_, update
+from sqlalchemy import Connection, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -58,11 +58,8 @@ def purge(conn: Connection, now: float, event_days: float, error_days: float) ->
     if not take_lease(conn, "retention", EVERY_SECONDS / 2):
         return {}
     event_cutoff = now - event_days * 86400
-    pending = exists().where(deliveries.c.event_seq == events.c.seq)
     removed = {
-        "events": conn.execute(
-            delete(events).where(events.c.received_at < event_cutoff, events.c.routed, ~pending)
-        ).rowcount,
+        "events": _purge_events(conn, event_cutoff),
         "traces": conn.execute(delete(traces).where(traces.c.at < event_cutoff)).rowcount,
         "errors": conn.execute(
             delete(error_records).where(error_records.c.timestamp < now - error_days * 86400)
@@ -72,6 +69,23 @@ def purge(conn: Connection, now: float, event_days: float, error_days: float) ->
         ).rowcount,
     }
     return removed
+
+
+def _purge_events(conn: Connection, cutoff: float) -> int:
+    """Delete events received before ``cutoff`` that have no delivery left.
+
+    Bounded by seq first (the ``received_at`` index finds the bound): a plain condition on
+    ``received_at`` and ``routed`` led SQLite through the whole ``routed`` index, reading
+    every event into the page cache (+30 MB RSS at 135,000 events) to delete none.
+    """
+    upto = conn.execute(select(func.max(events.c.seq)).where(events.c.received_at < cutoff))
+    bound = upto.scalar()
+    if bound is None:
+        return 0
+    waiting = select(deliveries.c.event_seq).where(deliveries.c.event_seq <= bound)
+    return conn.execute(
+        delete(events).where(events.c.seq <= bound, events.c.routed, events.c.seq.not_in(waiting))
+    ).rowcount
 
 
 async def run_forever(pipeline: Pipeline) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
 from sluice.errors import ConfigurationError
+from sluice.storage import notify
 
 log = logging.getLogger("sluice.storage")
 
@@ -105,10 +106,24 @@ class Database:
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
-        """A connection in a transaction, committed on success."""
+        """A connection in a transaction, committed on success.
+
+        On PostgreSQL, the notifications the transaction asked for (``notify.later``, and
+        a configuration change) are sent with its commit.
+        """
         with self.engine.begin() as conn:
-            yield conn
-            changed = conn.info.pop(CONFIG_CHANGED, False)
+            try:
+                yield conn
+                changed = conn.info.pop(CONFIG_CHANGED, False)
+                if not self.is_sqlite:
+                    if changed:
+                        notify.later(conn, notify.CONFIG)
+                    notify.send_pending(conn)
+            except BaseException:
+                # ``info`` outlives the transaction (it belongs to the pooled connection).
+                conn.info.pop(CONFIG_CHANGED, None)
+                conn.info.pop(notify.PENDING, None)
+                raise
         if changed:
             for hook in self.config_hooks:
                 hook()

@@ -41,6 +41,23 @@ def fetchall(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[tup
         cursor.close()
 
 
+def mark_routed(conn: Connection, seqs: Sequence[int]) -> None:
+    """Mark events routed: one ranged UPDATE per run of consecutive seqs, which is one
+    statement for a whole batch of events routed in order instead of one per event."""
+    if not seqs:
+        return
+    ordered = sorted(seqs)
+    runs: list[tuple[int, int]] = []
+    first = last = ordered[0]
+    for seq in ordered[1:]:
+        if seq != last + 1:
+            runs.append((first, last))
+            first = seq
+        last = seq
+    runs.append((first, last))
+    executemany(conn, f"UPDATE events SET routed = {true(conn)} WHERE seq BETWEEN ? AND ?", runs)
+
+
 def true(conn: Connection) -> str:
     """The literal for a true boolean column in this dialect."""
     return "true" if conn.dialect.name == "postgresql" else "1"

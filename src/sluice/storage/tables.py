@@ -227,6 +227,9 @@ deliveries = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_at", Float, nullable=False),
     Column("lease_until", Float, nullable=True),
+    # The process holding the lease (``delivery.lease.process_owner``): only it may renew
+    # the lease or record the delivery's outcome.
+    Column("lease_owner", String(120), nullable=True),
     Column("created_at", Float, nullable=False),
     Column("data", Text, nullable=True),  # visitor context for audience-sourced deliveries
     Column("last_error", Text, nullable=True),

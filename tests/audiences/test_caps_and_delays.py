@@ -34,7 +34,7 @@ def _capped(url: str, audience_id: str, trigger: str, group: str, priority: int)
 def test_one_action_per_cooldown_group_and_visit(
     api: Api, profile: str, vendor: VendorMock
 ) -> None:
-    api.patch(profile, {"visit_timeout_minutes": 1})  # 0.6 s in these tests
+    api.patch(profile, {"visit_timeout_minutes": 3})  # 1.8 s here: two quick events, one visit
     purchase_counter(api, profile)
     a = audience(api, profile, "A", gte("purchase_count", 1))
     b = audience(api, profile, "B", gte("purchase_count", 1))

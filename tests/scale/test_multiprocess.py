@@ -24,7 +24,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.storage.test_postgres import pg_url  # noqa: F401  (a fixture)
 from tests.support.server import SluiceProcess, base_env, cli, http
 from tests.support.vendor import VendorMock
 
@@ -122,7 +121,7 @@ class Cluster:
 
 
 @pytest.fixture
-def cluster(tmp_path: Path, pg_url: str) -> Iterator[Cluster]:  # noqa: F811
+def cluster(tmp_path: Path, pg_url: str) -> Iterator[Cluster]:
     cluster = Cluster(tmp_path, pg_url)
     try:
         cluster.start()
@@ -132,7 +131,7 @@ def cluster(tmp_path: Path, pg_url: str) -> Iterator[Cluster]:  # noqa: F811
 
 
 @pytest.fixture
-def long_lease_cluster(tmp_path: Path, pg_url: str) -> Iterator[Cluster]:  # noqa: F811
+def long_lease_cluster(tmp_path: Path, pg_url: str) -> Iterator[Cluster]:
     cluster = Cluster(tmp_path, pg_url, lease=120)
     try:
         cluster.start()

@@ -18,7 +18,6 @@ from sluice.services import Services
 from sluice.settings import Settings
 from sluice.storage import migrate
 from tests.conftest import Api, make_token
-from tests.conftest import pg_url as pg_url  # re-exported: some modules import it from here
 from tests.support.flows import (
     FAST_RETRIES,
     add_connector,

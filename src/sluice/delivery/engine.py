@@ -94,7 +94,7 @@ class DeliveryEngine:
         for runner in self.runners.values():
             runner.flush_batches()
         deadline = time.monotonic() + grace
-        while (self.held or self.in_memory) and time.monotonic() < deadline:  # noqa: ASYNC110
+        while self._sending() and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         for task in self._tasks:
             task.cancel()
@@ -107,6 +107,11 @@ class DeliveryEngine:
             release = functools.partial(lease.release, seqs=held, owner=self.owner, now=time.time())
             await self.writer.run(release)
             self.held.clear()
+
+    def _sending(self) -> bool:
+        """Whether work in hand may still finish: a paused connector's cannot, so stopping
+        does not wait for it (its rows are handed back, its in-memory events re-routed)."""
+        return any(r.held and r.health.may_send_soon() for r in self.runners.values())
 
     def runner(self, connector_id: str) -> ConnectorRunner:
         runner = self.runners.get(connector_id)

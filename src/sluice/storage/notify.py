@@ -141,10 +141,10 @@ class Listener:
             self._notified(CHANNELS)
             quiet_since = time.monotonic()
             while not self._stop.is_set():
-                # Short waits, so that stopping never waits long.
-                # Returns with the first packet of notifications, or after half a
-                # second of none (so that stopping never waits long).
-                notices = list(conn.notifies(timeout=0.5, stop_after=1))
+                # Returns with the first packet of notifications, or after a tenth of a
+                # second of none, so that stopping never waits long (a wake-up costs a
+                # poll call, nothing on the server).
+                notices = list(conn.notifies(timeout=0.1, stop_after=1))
                 if notices:
                     self._notified(n.channel for n in notices)
                     quiet_since = time.monotonic()

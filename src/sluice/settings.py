@@ -34,8 +34,9 @@ class Settings:
     max_depth: int = 32
     # Accepted events not yet routed; over this the collect API answers 503.
     queue_bound: int = 200_000
-    # Group commit: how long the writer waits to gather concurrent requests.
-    commit_window_ms: float = 2.0
+    # Group commit: how long the writer waits for more jobs after the first. 0: none; jobs
+    # that queue while a transaction commits go together in the next (docs/delivery.md).
+    commit_window_ms: float = 0.0
     event_retention_days: float = 7.0
     error_retention_days: float = 30.0
     # Reloading the compiled configuration after a change in another process.
@@ -64,7 +65,7 @@ class Settings:
             max_bulk_bytes=_env_int("SLUICE_MAX_BULK_BYTES", 4_000_000),
             max_bulk_events=_env_int("SLUICE_MAX_BULK_EVENTS", 1000),
             queue_bound=_env_int("SLUICE_QUEUE_BOUND", 200_000),
-            commit_window_ms=_env_float("SLUICE_COMMIT_WINDOW_MS", 2.0),
+            commit_window_ms=_env_float("SLUICE_COMMIT_WINDOW_MS", 0.0),
             event_retention_days=_env_float("SLUICE_EVENT_RETENTION_DAYS", 7.0),
             error_retention_days=_env_float("SLUICE_ERROR_RETENTION_DAYS", 30.0),
             visitor_profile_max_bytes=_env_int("SLUICE_VISITOR_PROFILE_MAX_BYTES", 400_000),

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from sqlalchemy import text
 
+from sluice.errors import ConfigurationError
 from sluice.services import Services
 from sluice.storage import fast, migrate
+from sluice.storage.db import Database
 
 
 def _store(services: Services, count: int) -> None:
@@ -31,3 +36,21 @@ def test_mark_routed_marks_exactly_the_given_seqs_in_runs(services: Services) ->
     with services.db.read() as conn:
         routed = {r[0] for r in conn.execute(text("SELECT seq FROM events WHERE routed"))}
     assert routed == set(chosen)
+
+
+def test_sqlite_durability_level_comes_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'sync.db'}"
+    for wanted, pragma in (("full", 2), (None, 1)):  # 2 = FULL, 1 = NORMAL (the default)
+        if wanted is None:
+            monkeypatch.delenv("SLUICE_SQLITE_SYNCHRONOUS", raising=False)
+        else:
+            monkeypatch.setenv("SLUICE_SQLITE_SYNCHRONOUS", wanted)
+        db = Database(url)
+        with db.read() as conn:
+            assert conn.execute(text("PRAGMA synchronous")).scalar() == pragma
+        db.dispose()
+    monkeypatch.setenv("SLUICE_SQLITE_SYNCHRONOUS", "OFF")  # would give up durability
+    with pytest.raises(ConfigurationError, match="NORMAL or FULL"):
+        Database(url)

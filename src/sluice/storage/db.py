@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -44,15 +46,15 @@ def sqlite_path(url: str) -> Path | None:
     return Path(parsed.database)
 
 
-def _sqlite_on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+def _sqlite_on_connect(dbapi_conn: sqlite3.Connection, _record: Any, synchronous: str) -> None:
     # Let SQLAlchemy manage transactions instead of the sqlite3 module's implicit ones.
     dbapi_conn.isolation_level = None
     cursor = dbapi_conn.cursor()
     # WAL: readers never block the writer. synchronous=NORMAL: a committed transaction
     # survives a crash of any process; only a power loss can lose the last commits
-    # (set SLUICE_SQLITE_SYNCHRONOUS=FULL to survive that too, at a cost per commit).
+    # (SLUICE_SQLITE_SYNCHRONOUS=FULL survives that too, at an fsync per commit).
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute(f"PRAGMA synchronous={_SYNCHRONOUS}")
+    cursor.execute(f"PRAGMA synchronous={synchronous}")
     cursor.execute("PRAGMA busy_timeout=10000")
     # Checkpoints are run by a background thread (``Database.start_checkpointer``) so
     # that their I/O stays out of the writer's commits; this is only the safety net.
@@ -72,7 +74,14 @@ def _sqlite_on_begin(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-_SYNCHRONOUS = "NORMAL"
+def _synchronous() -> str:
+    """SQLite's durability level, from SLUICE_SQLITE_SYNCHRONOUS (NORMAL or FULL)."""
+    wanted = os.environ.get("SLUICE_SQLITE_SYNCHRONOUS", "NORMAL").strip().upper()
+    if wanted not in ("NORMAL", "FULL"):
+        raise ConfigurationError(
+            f"SLUICE_SQLITE_SYNCHRONOUS must be NORMAL or FULL, not {wanted!r}"
+        )
+    return wanted
 
 
 # Set in a connection's ``info`` by a transaction that changed the runtime configuration.
@@ -97,7 +106,8 @@ class Database:
             self.engine: Engine = create_engine(
                 self.url, pool_size=pool_size, max_overflow=8, pool_timeout=60
             )
-            event.listen(self.engine, "connect", _sqlite_on_connect)
+            on_connect = functools.partial(_sqlite_on_connect, synchronous=_synchronous())
+            event.listen(self.engine, "connect", on_connect)
             event.listen(self.engine, "begin", _sqlite_on_begin)
         else:
             self.engine = create_engine(

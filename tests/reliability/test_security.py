@@ -186,6 +186,18 @@ def _never_leave_loopback(loop: asyncio.AbstractEventLoop) -> None:
     loop.create_connection = refuse  # type: ignore[method-assign]
 
 
+def _only_loopback(loop: asyncio.AbstractEventLoop) -> None:
+    """Connections to 127.0.0.1 only: a redirect that were followed fails, unsent."""
+    connect = loop.sock_connect
+
+    async def sock_connect(sock: socket.socket, address: Any) -> None:
+        if address[0] != "127.0.0.1":
+            raise OSError(f"this test only connects to 127.0.0.1, not {address[0]}")
+        await connect(sock, address)
+
+    loop.sock_connect = sock_connect  # type: ignore[method-assign]
+
+
 @pytest.mark.parametrize("url", REFUSED, ids=REFUSED)
 def test_private_destinations_are_refused(url: str) -> None:
     async def go() -> TransportError:
@@ -209,6 +221,7 @@ def test_redirects_to_private_addresses_are_not_followed() -> None:
     vendor.respond("/local", Reply(status=307, headers={"Location": f"{vendor.url}/second"}))
 
     async def go() -> list[Any]:
+        _only_loopback(asyncio.get_running_loop())
         # allow_private=True only to reach the mock on 127.0.0.1 at all.
         transport = AiohttpTransport(allow_private=True, resolver=MapResolver(NAMES))
         try:

@@ -110,8 +110,10 @@ class Outcomes:
     def __len__(self) -> int:
         return len(self.done) + len(self.retries) + len(self.rows) + len(self.routed)
 
-    def _settle(self, flight: InFlight, item: Item, name: str, now: float) -> None:
-        flight.tally.append((item.action_id, item.connector_id, name))
+    def _settle(self, flight: InFlight, item: Item, name: str | None, now: float) -> None:
+        """One of the event's in-memory attempts is over (``name``: its counter, if any)."""
+        if name is not None:
+            flight.tally.append((item.action_id, item.connector_id, name))
         flight.pending -= 1
         if flight.pending == 0:
             self._write_event(flight, now)
@@ -170,9 +172,7 @@ class Outcomes:
         assert flight is not None, "only in-memory items are deferred"
         item.inflight = None
         flight.rows.append(_row(flight, item, item.attempts, at, f"waiting: {why}", now))
-        flight.pending -= 1
-        if flight.pending == 0:
-            self._write_event(flight, now)
+        self._settle(flight, item, None, now)
 
     def error(self, record: ErrorRecord, now: float) -> None:
         item = record.item

@@ -37,7 +37,7 @@ from sluice.engine.templates import TemplateEngine
 from sluice.reporting import retention
 from sluice.reporting.counters import CounterDelta
 from sluice.services import Services
-from sluice.storage import fast, notify
+from sluice.storage import datasets, fast, notify
 from sluice.storage.tables import deliveries, events, traces
 from sluice.storage.writer import Joiner, Writer
 
@@ -65,6 +65,18 @@ _DELIVERY_COLUMNS = (
 _INSERT_DELIVERY = (
     f"INSERT INTO deliveries ({', '.join(_DELIVERY_COLUMNS)})"
     f" VALUES ({', '.join('?' for _ in _DELIVERY_COLUMNS)})"
+)
+# PostgreSQL: the events not routed yet, from the route mark on (sluice.storage.datasets).
+_UNROUTED_PG = (
+    " FROM events e"
+    " WHERE e.seq >= coalesce((SELECT value FROM queue_marks WHERE name = 'route_low'), 0)"
+    " AND NOT e.routed"
+    " AND NOT EXISTS (SELECT 1 FROM event_routes r WHERE r.event_seq = e.seq)"
+)
+_CLAIM_EVENTS_PG = (
+    "SELECT e.seq, e.id, e.profile_id, e.received_at, e.payload"
+    + _UNROUTED_PG
+    + " ORDER BY e.seq LIMIT ? FOR UPDATE OF e SKIP LOCKED"
 )
 OBSERVE_EVERY = 5.0
 AUDIENCE_TIMERS_EVERY = 1.0
@@ -139,6 +151,7 @@ class Pipeline:
             self._tasks.append(asyncio.create_task(self._observe_loop()))
             self._tasks.append(asyncio.create_task(retention.run_forever(self)))
         if not self.services.db.is_sqlite:
+            self._tasks.append(asyncio.create_task(datasets.run_forever(self)))
             handlers = {
                 notify.EVENTS: self._new_events.set,
                 notify.DELIVERIES: self._deliveries_queued,
@@ -358,11 +371,17 @@ class Pipeline:
             )
             rows = fast.fetchall(conn, sql, (self._claimed_upto, limit))
         else:
-            sql = (
-                "SELECT seq, id, profile_id, received_at, payload FROM events"
-                " WHERE routed = false ORDER BY seq LIMIT ? FOR UPDATE SKIP LOCKED"
-            )
-            rows = fast.fetchall(conn, sql, (limit,))
+            rows = fast.fetchall(conn, _CLAIM_EVENTS_PG, (limit,))
+            if rows:
+                # Routed status is appended, never updated (sluice.storage.datasets). A
+                # row locked here after another worker routed and committed it still
+                # passed this statement's older view of event_routes: the insert is what
+                # decides, and leaves out what another worker recorded first.
+                ours = fast.append_routes(conn, [r[0] for r in rows])
+                if len(ours) < len(rows):
+                    rows = [r for r in rows if r[0] in ours]
+                    if not rows:
+                        return 0, [], 0
         if not rows:
             return 0, [], 0
         loads = orjson.loads
@@ -377,7 +396,6 @@ class Pipeline:
             handoff = self._plan_in_memory(conn, routed, stored, rooms, now)
         else:
             handoff = self._insert_deliveries(conn, routed.deliveries, stored, rooms, now)
-            fast.mark_routed(conn, [event.seq for event in stored])
             routed.counts.write(conn)
             if routed.traces:
                 conn.execute(traces.insert(), [t.row(now) for t in routed.traces])
@@ -579,6 +597,8 @@ def _release_all_leases(conn: Connection) -> None:
 
 
 def _count_unrouted(conn: Connection) -> int:
+    if conn.dialect.name == "postgresql":
+        return int(fast.fetchall(conn, "SELECT count(*)" + _UNROUTED_PG)[0][0])
     return int(
         conn.execute(
             select(func.count()).select_from(events).where(events.c.routed.is_(False))

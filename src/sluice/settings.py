@@ -46,6 +46,9 @@ class Settings:
     # PostgreSQL: how often routing and config reloading look for work nobody notified
     # them of (LISTEN/NOTIFY wakes them at once; this covers a lost listening connection).
     poll_fallback_seconds: float = 2.0
+    # PostgreSQL: rows per queue dataset (partition) of events and of deliveries; drained
+    # datasets are dropped whole (sluice.storage.datasets).
+    dataset_rows: int = 500_000
     run_workers: bool = True
     demo: bool = False
     # AudienceStream (docs/audiences.md): the size cap of one visitor profile's JSON, the
@@ -73,6 +76,7 @@ class Settings:
             visit_timeout_scale=_env_float("SLUICE_VISIT_TIMEOUT_SCALE", 1.0),
             lease_seconds=_env_float("SLUICE_LEASE_SECONDS", 60.0),
             poll_fallback_seconds=_env_float("SLUICE_POLL_FALLBACK_SECONDS", 2.0),
+            dataset_rows=_env_int("SLUICE_PG_DATASET_ROWS", 500_000),
         )
         for key, value in overrides.items():
             if value is not None:

@@ -33,9 +33,30 @@ def test_mark_routed_marks_exactly_the_given_seqs_in_runs(services: Services) ->
     with services.db.begin() as conn:
         fast.mark_routed(conn, chosen)
         fast.mark_routed(conn, [])
+    # SQLite updates the events; PostgreSQL never does, it appends to event_routes.
+    status = (
+        "SELECT seq FROM events WHERE routed"
+        if services.db.is_sqlite
+        else "SELECT event_seq FROM event_routes"
+    )
     with services.db.read() as conn:
-        routed = {r[0] for r in conn.execute(text("SELECT seq FROM events WHERE routed"))}
+        routed = {r[0] for r in conn.execute(text(status))}
+        untouched = conn.execute(text("SELECT count(*) FROM events WHERE routed")).scalar()
     assert routed == set(chosen)
+    if not services.db.is_sqlite:
+        assert untouched == 0
+
+
+def test_routes_another_transaction_recorded_first_are_left_out(services: Services) -> None:
+    if services.db.is_sqlite:
+        pytest.skip("PostgreSQL keeps routing status in event_routes")
+    _store(services, 3)
+    with services.db.read() as conn:
+        seqs = [r[0] for r in conn.execute(text("SELECT seq FROM events ORDER BY seq"))]
+    with services.db.begin() as conn:
+        assert fast.append_routes(conn, seqs[:1]) == {seqs[0]}
+    with services.db.begin() as conn:
+        assert fast.append_routes(conn, seqs) == set(seqs[1:])
 
 
 def test_sqlite_durability_level_comes_from_the_environment(

@@ -64,6 +64,9 @@ class DeliveryEngine:
         self._reported_lost: set[int] = set()
         self.held: set[int] = set()  # claimed rows, whose leases we renew
         self.in_memory = 0  # first attempts of in-flight events (no rows)
+        # Every row held is leased to this process at least until then.
+        self.leases_good_until = time.time() + lease_seconds
+        self._renewing = asyncio.Lock()
         self.draining = False
         self._wake = asyncio.Event()
         self._flush_needed = asyncio.Event()
@@ -291,20 +294,53 @@ class DeliveryEngine:
     async def _renew_loop(self) -> None:
         while True:
             await asyncio.sleep(self.lease_seconds * RENEW_EVERY / LEASE_SECONDS)
+            try:
+                await self.renew_leases()
+            except Exception:
+                log.exception("renewing delivery leases failed")
+
+    def _leases_stale(self) -> bool:
+        return time.time() > self.leases_good_until - self.lease_seconds / 3
+
+    async def renew_leases(self, *, if_stale: bool = False) -> None:
+        """Extend the leases of every row held; forget the rows whose lease was lost."""
+        async with self._renewing:
+            if if_stale and not self._leases_stale():
+                return  # renewed while this one waited
+            until = time.time() + self.lease_seconds
             held = list(self.held)
             if held:
-                until = time.time() + self.lease_seconds
                 renew = functools.partial(lease.renew, seqs=held, until=until, owner=self.owner)
-                try:
-                    lost = await self.writer.run(renew)
-                except Exception:
-                    log.exception("renewing delivery leases failed")
-                    continue
+                lost = await self.writer.run(renew)
                 if lost:
-                    # Its outcome will be discarded; stop renewing (and waiting for) it.
-                    self.held.difference_update(lost)
-                    self._reported_lost.update(lost)
-                    lease.lost(lost, "renewal refused")
+                    self._forget(lost)
+            self.leases_good_until = until
+
+    async def leases_checked(self) -> bool:
+        """Before sending rows: True when their leases are surely still this process's.
+
+        Otherwise (this process stalled past its renewals: a long pause, a frozen VM,
+        ``SIGSTOP``) renew them first, forgetting the rows another process took over
+        meanwhile so they are not sent a second time, and return False: the caller drops
+        the rows no longer held. Should renewing fail, the rows are sent anyway; their
+        outcomes are still checked against the owner when written.
+        """
+        if not self.postgres or not self._leases_stale():
+            return True
+        try:
+            await self.renew_leases(if_stale=True)
+        except Exception:
+            log.exception("renewing delivery leases failed")
+        return False
+
+    def _forget(self, lost: list[int]) -> None:
+        # Another process holds them now: stop renewing, waiting for and sending them.
+        self.held.difference_update(lost)
+        self._reported_lost.update(lost)
+        lease.lost(lost, "renewal refused")
+        gone = set(lost)
+        for runner in self.runners.values():
+            runner.forget(gone)
 
 
 # --- SQL ------------------------------------------------------------------------------

@@ -157,6 +157,23 @@ class ConnectorRunner:
             self._batch_timer = asyncio.create_task(self._flush_batches_when_old())
         self._ready.set()
 
+    def forget(self, seqs: set[int]) -> None:
+        """Drop the queued rows among ``seqs``: their lease went to another process,
+        which delivers them. Nothing is recorded for them here."""
+        gone: list[Item] = []
+        for _, items in [*self.units, *((a, b.items) for a, b in self.batches.items())]:
+            if any(item.seq in seqs for item in items):
+                gone.extend(item for item in items if item.seq in seqs)
+                items[:] = [item for item in items if item.seq not in seqs]
+        if gone:
+            self.engine.finished(gone)
+
+    def _still_held(self, items: list[Item]) -> list[Item]:
+        kept = [item for item in items if not item.seq or item.seq in self.engine.held]
+        if len(kept) < len(items):
+            self.engine.finished([item for item in items if item not in kept])
+        return kept
+
     def flush_batches(self) -> None:
         for action_id, batch in list(self.batches.items()):
             self.units.append((action_id, batch.items))
@@ -196,6 +213,8 @@ class ConnectorRunner:
         while True:
             unit = await self._next_unit()
             try:
+                if not await self.engine.leases_checked():
+                    unit = (unit[0], self._still_held(unit[1]))
                 if not self.health.may_send():
                     # Due at once: no room is offered while paused, so they are claimed
                     # when the pause ends or an operator resumes the connector.

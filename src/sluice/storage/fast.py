@@ -42,9 +42,17 @@ def fetchall(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[tup
 
 
 def mark_routed(conn: Connection, seqs: Sequence[int]) -> None:
-    """Mark events routed: one ranged UPDATE per run of consecutive seqs, which is one
-    statement for a whole batch of events routed in order instead of one per event."""
+    """Mark events routed.
+
+    SQLite: one ranged UPDATE per run of consecutive seqs, which is one statement for a
+    whole batch of events routed in order instead of one per event. PostgreSQL: the seqs
+    are appended to ``event_routes`` (events are never updated there, see
+    ``sluice.storage.datasets``).
+    """
     if not seqs:
+        return
+    if conn.dialect.name == "postgresql":
+        append_routes(conn, seqs)
         return
     ordered = sorted(seqs)
     runs: list[tuple[int, int]] = []
@@ -65,3 +73,15 @@ def true(conn: Connection) -> str:
 
 def false(conn: Connection) -> str:
     return "false" if conn.dialect.name == "postgresql" else "0"
+
+
+def append_routes(conn: Connection, seqs: Sequence[int]) -> set[int]:
+    """PostgreSQL: record events as routed; returns the seqs this call recorded (those
+    another transaction recorded first are left out)."""
+    rows = fetchall(
+        conn,
+        "INSERT INTO event_routes (event_seq) SELECT unnest(?::bigint[])"
+        " ON CONFLICT DO NOTHING RETURNING event_seq",
+        (list(seqs),),
+    )
+    return {r[0] for r in rows}

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from sqlalchemy import inspect
 
+from sluice.settings import Settings
+from sluice.storage import datasets
 from sluice.storage.db import Database
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -21,11 +23,20 @@ def _config(db: Database) -> object:
     return cfg
 
 
-def upgrade(db: Database) -> None:
-    """Bring the schema to the newest revision; a no-op when it is already there."""
+def upgrade(db: Database, dataset_rows: int | None = None) -> None:
+    """Bring the schema to the newest revision; a no-op when it is already there.
+
+    On PostgreSQL, also make the first queue datasets (``sluice.storage.datasets``) of
+    ``dataset_rows`` rows (``SLUICE_PG_DATASET_ROWS``), so that events stored before any
+    process keeps them ahead do not all land in the default partition.
+    """
     from alembic import command
 
     command.upgrade(_config(db), "head")  # type: ignore[arg-type]
+    if not db.is_sqlite:
+        rows = dataset_rows or Settings.from_env().dataset_rows
+        with db.begin() as conn:
+            datasets.ensure_ahead(conn, rows)
 
 
 def head_revision() -> str:

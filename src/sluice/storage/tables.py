@@ -206,8 +206,10 @@ events = Table(
     Column("received_at", Float, nullable=False),
     Column("payload", Text, nullable=False),
     Column("visitor_id", String(200), nullable=True),
+    # SQLite: set once routed. PostgreSQL never updates an event: there it is true only
+    # for events stored already routed, and routing appends to ``event_routes`` instead.
     Column("routed", Boolean, nullable=False, default=False),
-    Index(None, "routed", "seq"),
+    Index(None, "routed", "seq"),  # SQLite only (PostgreSQL: sluice.storage.datasets)
     Index(None, "received_at"),
     Index(None, "profile_id", "visitor_id"),
     # Never reuse a seq, even after the newest events are erased: the router remembers
@@ -235,6 +237,22 @@ deliveries = Table(
     Column("last_error", Text, nullable=True),
     Index(None, "connector_id", "next_at"),
     Index(None, "next_at"),
+)
+
+# PostgreSQL: the seq of every routed event, appended by the routing transaction (the
+# queue's status is append-only, see sluice.storage.datasets); empty on SQLite.
+event_routes = Table(
+    "event_routes",
+    metadata,
+    Column("event_seq", BigInteger, primary_key=True, autoincrement=False),
+)
+
+# PostgreSQL: ``route_low``, below which every event is routed (kept by one process).
+queue_marks = Table(
+    "queue_marks",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("value", BigInteger, nullable=False),
 )
 
 error_records = Table(

@@ -31,18 +31,21 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from sqlalchemy import func, literal, select
+from sqlalchemy import func, literal, select, text
 from sqlalchemy.engine import make_url
 
 from bench.common import configure, env, open_services, stop, store_events
 from bench.sink import NginxSink
 from sluice.delivery.engine import _claim
+from sluice.storage import datasets
 from sluice.storage.tables import counters, deliveries, events
 
 EVENTS = 50_000
 CONCURRENCY = 16
 CLAIM_ROWS = 100_000
 CLAIM_BATCH = 1000
+# Small datasets, so that a run of 50,000 events rotates through several of each.
+DATASET_ROWS = 10_000
 LATENCY_EVENTS = 300
 LATENCY_INTERVAL = 0.05
 
@@ -75,7 +78,7 @@ def _success(services: Any) -> int:
 
 def delivered_per_second(database: str, workers: int) -> dict[str, Any]:
     sink = NginxSink(cpu=None).start()
-    services = open_services(database)
+    services = open_services(database, dataset_rows=DATASET_ROWS)
     setup = configure(services, sink.url, concurrency=CONCURRENCY)
     store_events(services, setup.profile_id, EVENTS)
     # Their logs go to a file: a pipe nobody reads would block them once full.
@@ -84,7 +87,7 @@ def delivered_per_second(database: str, workers: int) -> dict[str, Any]:
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "sluice", "worker", "--database", database],
-            env=env(),
+            env=env(SLUICE_PG_DATASET_ROWS=str(DATASET_ROWS)),
             stdout=log,
             stderr=log,
         )
@@ -107,6 +110,7 @@ def delivered_per_second(database: str, workers: int) -> dict[str, Any]:
         ok, _ = sink.counts()
         success = _success(services)
         errors = log_path.read_text(errors="replace").count("Traceback")
+        queue = {} if services.db.is_sqlite else queue_upkeep(services)
         return {
             "workers": workers,
             "events": EVENTS,
@@ -116,6 +120,7 @@ def delivered_per_second(database: str, workers: int) -> dict[str, Any]:
             "success_counted": success,
             "exact": success == EVENTS and ok == EVENTS,
             "worker_tracebacks": errors,
+            **queue,
             "worker_log": str(log_path),
         }
     finally:
@@ -123,6 +128,42 @@ def delivered_per_second(database: str, workers: int) -> dict[str, Any]:
             stop(proc)
         sink.stop()
         services.db.dispose()
+
+
+def queue_upkeep(services: Any) -> dict[str, Any]:
+    """PostgreSQL: what the queue datasets left behind once everything was delivered.
+
+    Waits up to 15 s for drained deliveries datasets to be dropped (checked every 5 s),
+    then reads the statistics PostgreSQL keeps per table (flushed within a second).
+    """
+    deadline = time.monotonic() + 15
+    while True:
+        with services.db.read() as conn:
+            top = datasets.head(conn, "deliveries_seq_seq")
+            left = [d for d in datasets.datasets(conn, "deliveries") if d.high <= top + 1]
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    time.sleep(1.5)
+    with services.db.read() as conn:
+        stats = conn.execute(
+            text(
+                "SELECT coalesce(sum(n_tup_upd) FILTER (WHERE relname LIKE 'events%'), 0),"
+                " coalesce(sum(n_dead_tup) FILTER (WHERE relname LIKE 'deliveries%'), 0),"
+                " coalesce(sum(n_dead_tup) FILTER (WHERE relname LIKE 'events%'), 0)"
+                " FROM pg_stat_user_tables"
+            )
+        ).one()
+        events_sets = datasets.datasets(conn, "events")
+    return {
+        "dataset_rows": DATASET_ROWS,
+        "events_datasets": len(events_sets),
+        "deliveries_datasets_made": top // DATASET_ROWS + 1,
+        "deliveries_datasets_drained_left": len(left),
+        "events_rows_updated": int(stats[0]),
+        "deliveries_dead_tuples_left": int(stats[1]),
+        "events_dead_tuples": int(stats[2]),
+    }
 
 
 def claim_throughput(database: str, threads: int) -> dict[str, Any]:

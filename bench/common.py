@@ -31,9 +31,9 @@ def env(**extra: str) -> dict[str, str]:
     return out
 
 
-def open_services(database: str) -> Services:
+def open_services(database: str, dataset_rows: int | None = None) -> Services:
     services = Services.open(Settings(database_url=database, secret_key=SECRET))
-    migrate.upgrade(services.db)
+    migrate.upgrade(services.db, dataset_rows=dataset_rows)
     return services
 
 

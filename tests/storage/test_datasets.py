@@ -130,6 +130,7 @@ def test_retention_drops_whole_datasets_but_not_one_a_delivery_waits_on(
     with services.db.read() as conn:
         top = datasets.head(conn, "events_seq_seq")
     wait_until(lambda: _scalar(services, "SELECT value FROM queue_marks") == top + 1)
+    wait_until(lambda: _scalar(services, "SELECT count(*) FROM deliveries") == 0)
     # A retry still waits for the oldest event: its dataset must stay.
     now = time.time()
     with services.db.begin() as conn:

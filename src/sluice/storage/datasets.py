@@ -106,23 +106,37 @@ def _lock_timeout(conn: Connection) -> None:
     conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
 
 
+def _room(conn: Connection, table: str, sequence: str, rows: int) -> bool:
+    top = head(conn, sequence)
+    return max((d.high for d in datasets(conn, table)), default=1) > top + AHEAD * rows
+
+
 def ensure_ahead(conn: Connection, rows: int) -> list[str]:
-    """Create datasets until ``AHEAD`` of them lie beyond each sequence's newest value."""
+    """Create datasets until ``AHEAD`` of them lie beyond each sequence's newest value.
+
+    Cheap when there are enough (two catalog reads); otherwise the tables are locked for
+    the moment it takes, so that no row lands in the default partition between looking
+    at it and creating a dataset (which PostgreSQL refuses when a row there belongs to
+    the new range), and two processes never create the same dataset.
+    """
     created: list[str] = []
-    _lock_timeout(conn)
     for table, (sequence, followers) in QUEUES.items():
-        top = head(conn, sequence)
-        highest = max((d.high for d in datasets(conn, table)), default=1)
-        if highest > top + AHEAD * rows:
+        if _room(conn, table, sequence, rows):
             continue
-        start = highest
-        for name in (table, *followers):
+        names = (table, *followers)
+        _lock_timeout(conn)
+        conn.exec_driver_sql(f"LOCK TABLE {', '.join(names)} IN ACCESS EXCLUSIVE MODE")
+        if _room(conn, table, sequence, rows):
+            continue  # made meanwhile by another process
+        top = head(conn, sequence)
+        start = max((d.high for d in datasets(conn, table)), default=1)
+        for name in names:
             # Rows that went to the default partition must stay there: start above them.
             stray = fast.fetchall(conn, f"SELECT max({_KEY[name]}) FROM {name}_default")[0][0]
             if stray is not None and stray >= start:
                 start = int(stray) + 1
         while start <= top + AHEAD * rows:
-            for name in (table, *followers):
+            for name in names:
                 partition = f"{name}_p{start}"
                 conn.exec_driver_sql(
                     f"CREATE TABLE {partition} PARTITION OF {name}"
@@ -233,12 +247,14 @@ def advance_route_mark(db: Database) -> int:
         return max(mark, low)
 
 
-def maintain(db: Database, rows: int) -> tuple[list[str], list[str]]:
+def maintain(db: Database, rows: int, *, drop: bool) -> tuple[list[str], list[str]]:
     """One round of dataset upkeep: (datasets created, deliveries datasets dropped)."""
     with db.begin() as conn:
         created = ensure_ahead(conn, rows)
-    with db.begin() as conn:
-        dropped = drop_drained_deliveries(conn)
+    dropped: list[str] = []
+    if drop:
+        with db.begin() as conn:
+            dropped = drop_drained_deliveries(conn)
     return created, dropped
 
 
@@ -252,7 +268,7 @@ async def run_forever(pipeline: Pipeline) -> None:
 
     db = pipeline.services.db
     rows = pipeline.services.settings.dataset_rows
-    last_upkeep = 0.0
+    last_drop = 0.0
 
     def lease() -> bool:
         with db.begin() as conn:
@@ -261,11 +277,14 @@ async def run_forever(pipeline: Pipeline) -> None:
     while True:
         try:
             if await asyncio.to_thread(lease):
-                if time.monotonic() - last_upkeep >= MAINTAIN_EVERY:
-                    last_upkeep = time.monotonic()
-                    created, dropped = await asyncio.to_thread(maintain, db, rows)
-                    if created or dropped:
-                        log.info("queue datasets: created %s, dropped %s", created, dropped)
+                # Datasets are made ahead every round (a backlog routed at once moves the
+                # deliveries sequence fast); drained ones are dropped every few seconds.
+                drop = time.monotonic() - last_drop >= MAINTAIN_EVERY
+                if drop:
+                    last_drop = time.monotonic()
+                created, dropped = await asyncio.to_thread(maintain, db, rows, drop=drop)
+                if created or dropped:
+                    log.info("queue datasets: created %s, dropped %s", created, dropped)
                 await asyncio.to_thread(advance_route_mark, db)
         except asyncio.CancelledError:
             raise

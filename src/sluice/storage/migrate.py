@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from sqlalchemy import inspect
+from sqlalchemy.exc import DBAPIError
 
 from sluice.settings import Settings
 from sluice.storage import datasets
 from sluice.storage.db import Database
+
+log = logging.getLogger("sluice.storage")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -35,8 +39,12 @@ def upgrade(db: Database, dataset_rows: int | None = None) -> None:
     command.upgrade(_config(db), "head")  # type: ignore[arg-type]
     if not db.is_sqlite:
         rows = dataset_rows or Settings.from_env().dataset_rows
-        with db.begin() as conn:
-            datasets.ensure_ahead(conn, rows)
+        try:
+            with db.begin() as conn:
+                datasets.ensure_ahead(conn, rows)
+        except DBAPIError:
+            # Busy (a lock timeout): the running processes keep the datasets ahead anyway.
+            log.warning("could not make the first queue datasets now", exc_info=True)
 
 
 def head_revision() -> str:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import time
 
 from sluice.engine.compiled import LiveProfile
+from sluice.tokenbucket import TokenBucket
 
 
 class ProfileRateLimits:
     """A token bucket per profile, counted in events, holding at most a second's worth."""
 
     def __init__(self) -> None:
-        self._buckets: dict[str, tuple[float, float]] = {}  # profile id -> (tokens, when)
+        self._buckets: dict[str, TokenBucket] = {}  # by profile id
 
     def check(self, profile: LiveProfile, count: int) -> float | None:
         """None if ``count`` events may pass now (and takes them), else seconds to wait."""
@@ -20,11 +21,8 @@ class ProfileRateLimits:
             return None
         rate = float(setting)
         now = time.monotonic()
-        capacity = max(rate, 1.0)
-        tokens, last = self._buckets.get(profile.id, (capacity, now))
-        tokens = min(capacity, tokens + (now - last) * rate)
-        if count > tokens:
-            self._buckets[profile.id] = (tokens, now)
-            return max(1.0, (count - tokens) / rate)
-        self._buckets[profile.id] = (tokens - count, now)
-        return None
+        bucket = self._buckets.get(profile.id)
+        if bucket is None:
+            bucket = self._buckets[profile.id] = TokenBucket(max(rate, 1.0), now)
+        wait = bucket.take(count, rate, now)
+        return max(1.0, wait) if wait else None

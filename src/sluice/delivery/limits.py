@@ -14,6 +14,8 @@ import asyncio
 import time
 from collections.abc import Callable
 
+from sluice.tokenbucket import TokenBucket
+
 RECOVER_EVERY = 5.0
 RECOVER_FACTOR = 1.5
 WAVE_SECONDS = 1.0
@@ -24,8 +26,7 @@ class RateLimiter:
         self._clock = clock
         self.configured = rate
         self.rate = rate  # None: no limit
-        self._tokens = 1.0
-        self._last = clock()
+        self._bucket = TokenBucket(1.0, clock())
         self._blocked_until = 0.0
         self._last_429 = 0.0
         self._halved_at = float("-inf")
@@ -86,13 +87,10 @@ class RateLimiter:
         if self.rate is None:
             self._count(now)
             return 0.0
-        self._tokens = min(max(1.0, self.rate), self._tokens + (now - self._last) * self.rate)
-        self._last = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
+        wait = self._bucket.take(1.0, self.rate, now)
+        if not wait:
             self._count(now)
-            return 0.0
-        return (1.0 - self._tokens) / self.rate
+        return wait
 
     async def acquire(self) -> None:
         while True:

@@ -15,8 +15,10 @@ from sluice.engine.router import StoredEvent
 
 # At most this many attribute names per profile between two writes.
 MAX_ATTRIBUTES_PER_FLUSH = 2000
-# Of each routed batch, at most this many events are looked at.
+# Of each routed batch, at most this many events are looked at, and at most
+# SAMPLE_PER_SECOND in a second (under load, a fixed cost rather than a share of each event).
 SAMPLE_PER_BATCH = 50
+SAMPLE_PER_SECOND = 200
 
 Seen = dict[str, tuple[str, Any, float, float]]  # name -> (type, sample, first, last seen)
 
@@ -24,15 +26,25 @@ Seen = dict[str, tuple[str, Any, float, float]]  # name -> (type, sample, first,
 class AttributeDiscovery:
     def __init__(self) -> None:
         self._seen: dict[str, Seen] = {}
+        self._second = 0
+        self._budget = SAMPLE_PER_SECOND
 
     def observe(self, stored: list[StoredEvent], now: float) -> None:
         """Note attribute names, types and samples of a sample of ``stored``.
 
-        Every attribute that keeps appearing is found within a few batches, for a small,
-        bounded cost per batch. Nested objects are noted one level deep (``customer.phone``).
+        Every attribute that keeps appearing is found within a few batches or seconds,
+        for a small cost, bounded per batch and per second. Nested objects are noted one
+        level deep (``customer.phone``).
         """
+        second = int(now)
+        if second != self._second:
+            self._second, self._budget = second, SAMPLE_PER_SECOND
+        if self._budget <= 0 or not stored:
+            return
         step = max(1, len(stored) // SAMPLE_PER_BATCH)
-        for event in stored[::step]:
+        sample = stored[::step][: self._budget]
+        self._budget -= len(sample)
+        for event in sample:
             seen = self._seen.setdefault(event.profile_id, {})
             if len(seen) >= MAX_ATTRIBUTES_PER_FLUSH:
                 continue

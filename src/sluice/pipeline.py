@@ -67,11 +67,13 @@ _INSERT_DELIVERY = (
     f" VALUES ({', '.join('?' for _ in _DELIVERY_COLUMNS)})"
 )
 # PostgreSQL: the events not routed yet, from the route mark on (sluice.storage.datasets).
+# The mark is passed as a value, twice: only then does the planner leave older datasets
+# of both tables out and walk both indexes in order (a merge anti join that stops after
+# ``LIMIT`` rows); with the mark as a subquery it hashed every route ever appended.
 _UNROUTED_PG = (
-    " FROM events e"
-    " WHERE e.seq >= coalesce((SELECT value FROM queue_marks WHERE name = 'route_low'), 0)"
-    " AND NOT e.routed"
-    " AND NOT EXISTS (SELECT 1 FROM event_routes r WHERE r.event_seq = e.seq)"
+    " FROM events e WHERE e.seq >= ? AND NOT e.routed"
+    " AND NOT EXISTS (SELECT 1 FROM event_routes r WHERE r.event_seq = e.seq"
+    " AND r.event_seq >= ?)"
 )
 _CLAIM_EVENTS_PG = (
     "SELECT e.seq, e.id, e.profile_id, e.received_at, e.payload"
@@ -371,7 +373,8 @@ class Pipeline:
             )
             rows = fast.fetchall(conn, sql, (self._claimed_upto, limit))
         else:
-            rows = fast.fetchall(conn, _CLAIM_EVENTS_PG, (limit,))
+            mark = datasets.route_low(conn)
+            rows = fast.fetchall(conn, _CLAIM_EVENTS_PG, (mark, mark, limit))
             if rows:
                 # Routed status is appended, never updated (sluice.storage.datasets). A
                 # row locked here after another worker routed and committed it still
@@ -598,7 +601,8 @@ def _release_all_leases(conn: Connection) -> None:
 
 def _count_unrouted(conn: Connection) -> int:
     if conn.dialect.name == "postgresql":
-        return int(fast.fetchall(conn, "SELECT count(*)" + _UNROUTED_PG)[0][0])
+        mark = datasets.route_low(conn)
+        return int(fast.fetchall(conn, "SELECT count(*)" + _UNROUTED_PG, (mark, mark))[0][0])
     return int(
         conn.execute(
             select(func.count()).select_from(events).where(events.c.routed.is_(False))

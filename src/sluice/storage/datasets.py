@@ -230,11 +230,12 @@ def advance_route_mark(db: Database) -> int:
         low = route_low(conn)
         oldest = fast.fetchall(
             conn,
-            "SELECT min(e.seq) FROM events e WHERE e.seq >= ? AND e.seq <= ? AND NOT e.routed"
-            " AND NOT EXISTS (SELECT 1 FROM event_routes r WHERE r.event_seq = e.seq)",
-            (low, settled),
-        )[0][0]
-        mark = int(oldest) if oldest is not None else settled + 1
+            "SELECT e.seq FROM events e WHERE e.seq >= ? AND e.seq <= ? AND NOT e.routed"
+            " AND NOT EXISTS (SELECT 1 FROM event_routes r WHERE r.event_seq = e.seq"
+            " AND r.event_seq >= ?) ORDER BY e.seq LIMIT 1",
+            (low, settled, low),
+        )
+        mark = int(oldest[0][0]) if oldest else settled + 1
         if mark > low:
             statement = pg_insert(queue_marks).values(name=ROUTE_LOW, value=mark)
             conn.execute(

@@ -169,10 +169,12 @@ class ConnectorRunner:
             self.engine.finished(gone)
 
     def _still_held(self, items: list[Item]) -> list[Item]:
-        kept = [item for item in items if not item.seq or item.seq in self.engine.held]
-        if len(kept) < len(items):
-            self.engine.finished([item for item in items if item not in kept])
-        return kept
+        held = self.engine.held
+        gone = [item for item in items if item.seq and item.seq not in held]
+        if not gone:
+            return items
+        self.engine.finished(gone)
+        return [item for item in items if not item.seq or item.seq in held]
 
     def flush_batches(self) -> None:
         for action_id, batch in list(self.batches.items()):

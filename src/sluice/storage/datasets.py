@@ -276,8 +276,11 @@ async def run_forever(pipeline: Pipeline) -> None:
             return take_lease(conn, LEASE, 10 * MARK_EVERY + 5)
 
     while True:
+        pause = MARK_EVERY
         try:
-            if await asyncio.to_thread(lease):
+            if not await asyncio.to_thread(lease):
+                pause = MAINTAIN_EVERY  # another process does it; look again now and then
+            else:
                 # Datasets are made ahead every round (a backlog routed at once moves the
                 # deliveries sequence fast); drained ones are dropped every few seconds.
                 drop = time.monotonic() - last_drop >= MAINTAIN_EVERY
@@ -296,4 +299,4 @@ async def run_forever(pipeline: Pipeline) -> None:
                 log.exception("queue dataset upkeep failed")
         except Exception:
             log.exception("queue dataset upkeep failed")
-        await asyncio.sleep(MARK_EVERY)
+        await asyncio.sleep(pause)

@@ -382,9 +382,11 @@ class Pipeline:
                 # decides, and leaves out what another worker recorded first.
                 ours = fast.append_routes(conn, [r[0] for r in rows])
                 if len(ours) < len(rows):
+                    claimed = len(rows)
                     rows = [r for r in rows if r[0] in ours]
                     if not rows:
-                        return 0, [], 0
+                        # All routed by others meanwhile: look again at once.
+                        return claimed, [], 0
         if not rows:
             return 0, [], 0
         loads = orjson.loads

@@ -1,6 +1,7 @@
 """Scale-out: delivered events/s with 1, 2 and 4 worker processes on PostgreSQL, against
-one process on SQLite, in the same run; the queue's claim throughput; and the latency
-from the collect API to the vendor with one ``serve --no-workers`` and one worker.
+one process on SQLite, in the same run; the queue's claim throughput; what the queue
+tables hold under a minute of steady load (dead tuples, size); and the latency from the
+collect API to the vendor with one ``serve --no-workers`` and one worker.
 
 Needs a PostgreSQL URL in ``SLUICE_BENCH_PG_URL`` or ``SLUICE_TEST_PG_URL`` (a role that
 may create databases); ``bash scripts/with-postgres.sh uv run python -m bench.bench_scale``
@@ -46,6 +47,9 @@ CLAIM_ROWS = 100_000
 CLAIM_BATCH = 1000
 # Small datasets, so that a run of 50,000 events rotates through several of each.
 DATASET_ROWS = 10_000
+SUSTAINED_SECONDS = 60
+SUSTAINED_RATE = 2000
+SUSTAINED_DATASET_ROWS = 20_000
 LATENCY_EVENTS = 300
 LATENCY_INTERVAL = 0.05
 
@@ -277,11 +281,13 @@ def _call(url: str, body: object = None, token: str = "") -> Any:
         return json.loads(response.read() or b"null")
 
 
-def collect_latency(database: str, pythonpath: str | None = None) -> dict[str, Any]:
-    """Collect API to vendor, one event every 50 ms into a ``serve --no-workers`` process,
-    delivered by one ``sluice worker`` (each on its own core when there are two)."""
-    extra = {"PYTHONPATH": pythonpath} if pythonpath else {}
-    process_env = env(**extra)
+@contextmanager
+def _cluster(
+    database: str, sink_url: str, process_env: dict[str, str]
+) -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
+    """One ``serve --no-workers`` and one ``sluice worker`` on ``database``, with a
+    published Webhook action delivering every event to ``sink_url``; yields the API's
+    base URL (and the processes)."""
 
     def sluice(*args: str) -> str:
         argv = [sys.executable, "-m", "sluice", *args[:2], "--database", database, *args[2:]]
@@ -290,8 +296,7 @@ def collect_latency(database: str, pythonpath: str | None = None) -> dict[str, A
 
     sluice("migrate")
     token = sluice("tokens", "create", "--name", "b", "--role", "admin").strip().splitlines()[-1]
-    sink = _ArrivalSink()
-    with tempfile.NamedTemporaryFile(prefix="sluice-bench-latency-", suffix=".log") as log:
+    with tempfile.NamedTemporaryFile(prefix="sluice-bench-cluster-", suffix=".log") as log:
         port = _free_port()
         base = [sys.executable, "-m", "sluice"]
         procs = [
@@ -325,13 +330,26 @@ def collect_latency(database: str, pythonpath: str | None = None) -> dict[str, A
                     "type": "send_event_data",
                     "enabled": True,
                     "source": {"event_feed": "all_events"},
-                    "mappings": [{"parameter": "url", "value": sink.url + "/events"}],
+                    "mappings": [{"parameter": "url", "value": sink_url}],
                 },
                 token,
             )
             _call(f"{profile}/connectors/{connector['id']}/publish", {}, token)
             time.sleep(3.0)  # every process has the published configuration by now
-            sent: dict[int, float] = {}
+            yield api, procs
+        finally:
+            for proc in procs:
+                stop(proc)
+
+
+def collect_latency(database: str, pythonpath: str | None = None) -> dict[str, Any]:
+    """Collect API to vendor, one event every 50 ms into a ``serve --no-workers`` process,
+    delivered by one ``sluice worker`` (each on its own core when there are two)."""
+    extra = {"PYTHONPATH": pythonpath} if pythonpath else {}
+    sink = _ArrivalSink()
+    sent: dict[int, float] = {}
+    try:
+        with _cluster(database, sink.url + "/events", env(**extra)) as (api, _):
             for n in range(LATENCY_EVENTS):
                 sent[n] = time.monotonic()
                 _call(
@@ -341,10 +359,8 @@ def collect_latency(database: str, pythonpath: str | None = None) -> dict[str, A
             deadline = time.monotonic() + 30
             while len(sink.arrived) < LATENCY_EVENTS and time.monotonic() < deadline:
                 time.sleep(0.05)
-        finally:
-            for proc in procs:
-                stop(proc)
-            sink.stop()
+    finally:
+        sink.stop()
     latencies = sorted((sink.arrived[n] - sent[n]) * 1000 for n in sink.arrived if n in sent)
     if not latencies:
         return {"events": LATENCY_EVENTS, "delivered": 0}
@@ -354,6 +370,86 @@ def collect_latency(database: str, pythonpath: str | None = None) -> dict[str, A
         "p50_ms": round(statistics.median(latencies), 1),
         "p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 1),
         "max_ms": round(latencies[-1], 1),
+    }
+
+
+def sustained_queue(database: str) -> dict[str, Any]:
+    """Steady load for ``SUSTAINED_SECONDS`` (bulk requests of 100 events, ``SUSTAINED_RATE``
+    events/s) through ``serve --no-workers`` and a worker on PostgreSQL, with small
+    datasets; every 10 s, what the queue tables hold: live and dead tuples, size on disk,
+    datasets. Flat dead tuples and deliveries size while events flow is the point."""
+    sink = NginxSink(cpu=None).start()
+    process_env = env(SLUICE_PG_DATASET_ROWS=str(SUSTAINED_DATASET_ROWS))
+    samples: list[dict[str, Any]] = []
+    posted = 0
+    try:
+        with _cluster(database, sink.url, process_env) as (api, _):
+            admin = psycopg.connect(
+                make_url(database)
+                .set(drivername="postgresql")
+                .render_as_string(hide_password=False),
+                autocommit=True,
+            )
+            started = time.monotonic()
+            next_sample = started
+            while time.monotonic() - started < SUSTAINED_SECONDS:
+                body = {
+                    "shared": {"tealium_account": "bench", "tealium_profile": "main"},
+                    "events": [{"n": posted + k} for k in range(100)],
+                }
+                _call(api + "/bulk-event", body)
+                posted += 100
+                now = time.monotonic()
+                if now >= next_sample:
+                    samples.append(_queue_sample(admin, now - started, posted, sink))
+                    next_sample += 10
+                time.sleep(max(0.0, started + posted / SUSTAINED_RATE - time.monotonic()))
+            deadline = time.monotonic() + 60
+            while sink.counts()[0] < posted and time.monotonic() < deadline:
+                time.sleep(0.1)
+            samples.append(_queue_sample(admin, time.monotonic() - started, posted, sink))
+            admin.close()
+    finally:
+        sink.stop()
+    return {
+        "seconds": SUSTAINED_SECONDS,
+        "events_per_s": SUSTAINED_RATE,
+        "dataset_rows": SUSTAINED_DATASET_ROWS,
+        "posted": posted,
+        "delivered": samples[-1]["delivered"] if samples else 0,
+        "samples": samples,
+    }
+
+
+def _queue_sample(
+    admin: psycopg.Connection[Any], at: float, posted: int, sink: NginxSink
+) -> dict[str, Any]:
+    def tables(prefix: str) -> tuple[int, int, int]:
+        row = admin.execute(
+            "SELECT coalesce(sum(n_live_tup), 0), coalesce(sum(n_dead_tup), 0),"
+            " coalesce(sum(pg_total_relation_size(relid)), 0)"
+            " FROM pg_stat_user_tables WHERE relname LIKE %s",
+            (prefix + "%",),
+        ).fetchone()
+        assert row is not None
+        return int(row[0]), int(row[1]), int(row[2])
+
+    deliveries_live, deliveries_dead, deliveries_bytes = tables("deliveries")
+    events_live, events_dead, events_bytes = tables("events")
+    count = admin.execute(
+        "SELECT count(*) FROM pg_inherits WHERE inhparent = 'deliveries'::regclass"
+    ).fetchone()
+    return {
+        "at_s": round(at),
+        "posted": posted,
+        "delivered": sink.counts()[0],
+        "deliveries_live": deliveries_live,
+        "deliveries_dead": deliveries_dead,
+        "deliveries_mb": round(deliveries_bytes / 2**20, 1),
+        "deliveries_partitions": int(count[0]) if count else 0,
+        "events_live": events_live,
+        "events_dead": events_dead,
+        "events_mb": round(events_bytes / 2**20, 1),
     }
 
 
@@ -404,6 +500,10 @@ def run() -> dict[str, Any]:
         ratios["postgresql_1_vs_sqlite"] = round(base / sqlite["events_per_s"], 2)
     print(f"ratios: {ratios}", flush=True)
     with pg_database() as database:
+        sustained = sustained_queue(database)
+    for sample in sustained["samples"]:
+        print(f"sustained load, queue tables: {sample}", flush=True)
+    with pg_database() as database:
         latency: dict[str, Any] = {"listen_notify": collect_latency(database)}
     print(f"collect -> vendor latency on postgresql: {latency['listen_notify']}", flush=True)
     baseline = os.environ.get("SLUICE_BENCH_BASELINE_SRC")
@@ -417,6 +517,7 @@ def run() -> dict[str, Any]:
         "ratios": ratios,
         "claims": claims,
         "collect_to_vendor_latency": latency,
+        "sustained_queue": sustained,
     }
 
 

@@ -314,7 +314,7 @@ class Pipeline:
                 route = functools.partial(
                     self._route_batch, config=self.config, rooms=rooms, limit=limit
                 )
-                count, handoff, upto = await self.writer.run(
+                count, handoff, upto, leased = await self.writer.run(
                     route, weight=limit, if_cancelled=self._hand_back
                 )
                 # Only once that transaction committed: had it failed, the writer runs
@@ -333,13 +333,13 @@ class Pipeline:
             if count:
                 self.unrouted = max(0, self.unrouted - count)
                 if self.engine is not None:
-                    self.engine.adopt(handoff)
+                    self.engine.adopt(handoff, leased_until=leased)
                 if count >= limit:
                     await asyncio.sleep(0)
                     continue
             await self._wait_for_work(self._poll)
 
-    def _hand_back(self, routed: tuple[int, list[Item], int]) -> None:
+    def _hand_back(self, routed: tuple[int, list[Item], int, float]) -> None:
         # Stopping while routing: the rows it leased to this process are released with
         # the rest of the engine's work instead of waiting out their lease.
         if self.engine is not None:
@@ -354,9 +354,10 @@ class Pipeline:
 
     def _route_batch(
         self, conn: Connection, config: CompiledConfig, rooms: dict[str, int], limit: int
-    ) -> tuple[int, list[Item], int]:
+    ) -> tuple[int, list[Item], int, float]:
         """Route the oldest unrouted events in this transaction; returns how many, the
-        deliveries handed over in memory, and the highest event seq read.
+        deliveries handed over in memory, the highest event seq read, and when the leases
+        of the rows handed over end.
 
         On SQLite (one worker process), the first attempts of deliveries for connectors
         with room are handed to the delivery engine in memory, tracked per event
@@ -386,9 +387,9 @@ class Pipeline:
                     rows = [r for r in rows if r[0] in ours]
                     if not rows:
                         # All routed by others meanwhile: look again at once.
-                        return claimed, [], 0
+                        return claimed, [], 0, 0.0
         if not rows:
-            return 0, [], 0
+            return 0, [], 0, 0.0
         loads = orjson.loads
         stored = [StoredEvent(r[0], r[1], r[2], r[3], loads(r[4])) for r in rows]
         now = time.time()
@@ -405,7 +406,7 @@ class Pipeline:
             if routed.traces:
                 conn.execute(traces.insert(), [t.row(now) for t in routed.traces])
         self._observe(stored, now)
-        return len(rows), handoff, rows[-1][0]
+        return len(rows), handoff, rows[-1][0], now + self.services.settings.lease_seconds
 
     def _plan_in_memory(
         self,

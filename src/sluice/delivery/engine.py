@@ -132,8 +132,10 @@ class DeliveryEngine:
         """How many more deliveries each live connector's queue takes now."""
         return {cid: self.runner(cid).room() for cid in self.config.connectors}
 
-    def adopt(self, items: list[Item]) -> None:
-        """Take deliveries the router inserted already leased to this process."""
+    def adopt(self, items: list[Item], leased_until: float = 0.0) -> None:
+        """Take deliveries the router inserted already leased to this process (until
+        ``leased_until``, for those that are rows)."""
+        self._leased(leased_until)
         by_connector: dict[str, list[Item]] = {}
         for item in items:
             by_connector.setdefault(item.connector_id, []).append(item)
@@ -226,6 +228,7 @@ class DeliveryEngine:
                 for connector_id, (items, next_due) in claimed.items():
                     runner = self.runner(connector_id)
                     if items:
+                        self._leased(now + self.lease_seconds)
                         self.held.update(i.seq for i in items)
                         runner.offer(items)
                     requested = dict(wanted)[connector_id]
@@ -298,6 +301,12 @@ class DeliveryEngine:
                 await self.renew_leases()
             except Exception:
                 log.exception("renewing delivery leases failed")
+
+    def _leased(self, until: float) -> None:
+        # Rows just taken whose lease ends before the others' (this process stalled
+        # while taking them, so it may have ended already) are checked before sending.
+        if until:
+            self.leases_good_until = min(self.leases_good_until, until)
 
     def _leases_stale(self) -> bool:
         return time.time() > self.leases_good_until - self.lease_seconds / 3

@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection
 
 from sluice import jsonutil, memory, metrics
 from sluice.audiences.stage import AudienceStage
@@ -37,49 +37,13 @@ from sluice.engine.templates import TemplateEngine
 from sluice.reporting import retention
 from sluice.reporting.counters import CounterDelta
 from sluice.services import Services
-from sluice.storage import datasets, fast, notify
-from sluice.storage.tables import deliveries, events, traces
+from sluice.storage import datasets, fast, notify, queue
+from sluice.storage.tables import traces
 from sluice.storage.writer import Joiner, Writer
 
 log = logging.getLogger("sluice.pipeline")
 
 ROUTE_BATCH = 500
-_INSERT_EVENT = (
-    "INSERT INTO events (id, profile_id, received_at, payload, visitor_id, routed)"
-    " VALUES (?, ?, ?, ?, ?, false)"
-)
-_DELIVERY_COLUMNS = (
-    "seq",
-    "event_seq",
-    "event_id",
-    "profile_id",
-    "connector_id",
-    "action_id",
-    "attempts",
-    "next_at",
-    "lease_until",
-    "lease_owner",
-    "created_at",
-    "data",
-)
-_INSERT_DELIVERY = (
-    f"INSERT INTO deliveries ({', '.join(_DELIVERY_COLUMNS)})"
-    f" VALUES ({', '.join('?' for _ in _DELIVERY_COLUMNS)})"
-)
-# PostgreSQL: the events not routed yet, from the route mark on (sluice.storage.datasets).
-# The mark is passed as a value, twice: only then does the planner leave older datasets
-# of both tables out and walk both indexes in order (a merge anti join that stops after
-# ``LIMIT`` rows); with the mark as a subquery it hashed every route ever appended.
-_UNROUTED_PG = (
-    " FROM events e WHERE e.seq >= ? AND NOT e.routed"
-    " AND NOT EXISTS (SELECT 1 FROM event_routes r WHERE r.event_seq = e.seq"
-    " AND r.event_seq >= ?)"
-)
-_CLAIM_EVENTS_PG = (
-    "SELECT e.seq, e.id, e.profile_id, e.received_at, e.payload"
-    + _UNROUTED_PG
-    + " ORDER BY e.seq LIMIT ? FOR UPDATE OF e SKIP LOCKED"
-)
 OBSERVE_EVERY = 5.0
 AUDIENCE_TIMERS_EVERY = 1.0
 
@@ -89,7 +53,7 @@ class Pipeline:
         self.services = services
         settings = services.settings
         self.writer = Writer(services.db, window_ms=settings.commit_window_ms)
-        self._event_store = Joiner(self.writer, _store_events)
+        self._event_store = Joiner(self.writer, queue.store_events)
         self.transport: Transport = transport or AiohttpTransport(
             allow_private=settings.allow_private_destinations
         )
@@ -135,8 +99,8 @@ class Pipeline:
         if run_workers:
             if self.services.db.is_sqlite:
                 # One SQLite process does all the work: leases of a previous run are void.
-                await self.writer.run(_release_all_leases)
-            self.unrouted = await self.writer.run(_count_unrouted)
+                await self.writer.run(queue.release_all_leases)
+            self.unrouted = await self.writer.run(queue.count_unrouted)
             self.engine = DeliveryEngine(
                 self.writer,
                 self.transport,
@@ -367,29 +331,10 @@ class Pipeline:
         and handed over too, so no claim round trip is needed.
         """
         in_memory = self.services.db.is_sqlite
-        if in_memory:
-            sql = (
-                "SELECT seq, id, profile_id, received_at, payload FROM events"
-                " WHERE routed = 0 AND seq > ? ORDER BY seq LIMIT ?"
-            )
-            rows = fast.fetchall(conn, sql, (self._claimed_upto, limit))
-        else:
-            mark = datasets.route_low(conn)
-            rows = fast.fetchall(conn, _CLAIM_EVENTS_PG, (mark, mark, limit))
-            if rows:
-                # Routed status is appended, never updated (sluice.storage.datasets). A
-                # row locked here after another worker routed and committed it still
-                # passed this statement's older view of event_routes: the insert is what
-                # decides, and leaves out what another worker recorded first.
-                ours = fast.append_routes(conn, [r[0] for r in rows])
-                if len(ours) < len(rows):
-                    claimed = len(rows)
-                    rows = [r for r in rows if r[0] in ours]
-                    if not rows:
-                        # All routed by others meanwhile: look again at once.
-                        return claimed, [], 0, 0.0
+        rows, claimed = queue.claim_events(conn, self._claimed_upto, limit)
         if not rows:
-            return 0, [], 0, 0.0
+            # None, or all claimed were routed by others meanwhile: then look again at once.
+            return claimed, [], 0, 0.0
         loads = orjson.loads
         stored = [StoredEvent(r[0], r[1], r[2], r[3], loads(r[4])) for r in rows]
         now = time.time()
@@ -499,22 +444,7 @@ class Pipeline:
                 self._to_wake.add(row["connector_id"])
                 # Due now and leased to no one: wake the other workers to claim it.
                 notify.later(conn, notify.DELIVERIES)
-        if self.services.db.is_sqlite:
-            # Under SQLite's write lock nobody else inserts: number the rows ourselves,
-            # which costs half of asking for them back with RETURNING.
-            top = conn.execute(select(func.max(deliveries.c.seq))).scalar() or 0
-            for offset, row in enumerate(rows, start=1):
-                row["seq"] = top + offset
-            fast.executemany(
-                conn, _INSERT_DELIVERY, [tuple(r[c] for c in _DELIVERY_COLUMNS) for r in rows]
-            )
-        else:
-            seqs = conn.execute(
-                deliveries.insert().returning(deliveries.c.seq, sort_by_parameter_order=True),
-                rows,
-            ).scalars()
-            for row, seq in zip(rows, seqs, strict=True):
-                row["seq"] = seq
+        queue.insert_deliveries(conn, rows)
         by_seq = {event.seq: event for event in stored}
         items = []
         for row in taken:
@@ -584,31 +514,5 @@ class Pipeline:
         return self.unrouted + (len(self.engine.held) if self.engine else 0)
 
 
-def _store_events(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
-    fast.executemany(conn, _INSERT_EVENT, rows)
-    notify.later(conn, notify.EVENTS)  # PostgreSQL: wakes the workers when it commits
-
-
 def _run_timers(conn: Connection, stage: AudienceStage, config: CompiledConfig) -> set[str]:
     return stage.run_due(conn, config, time.time())
-
-
-def _release_all_leases(conn: Connection) -> None:
-    now = time.time()
-    conn.execute(
-        update(deliveries)
-        .where(deliveries.c.lease_until.is_not(None))
-        .values(next_at=now, lease_until=None, lease_owner=None)
-    )
-
-
-def _count_unrouted(conn: Connection) -> int:
-    if conn.dialect.name == "postgresql":
-        mark = datasets.route_low(conn)
-        return int(fast.fetchall(conn, "SELECT count(*)" + _UNROUTED_PG, (mark, mark))[0][0])
-    return int(
-        conn.execute(
-            select(func.count()).select_from(events).where(events.c.routed.is_(False))
-        ).scalar()
-        or 0
-    )

@@ -4,6 +4,7 @@ an event whose insert has not committed yet."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 
@@ -35,13 +36,8 @@ def database_url(pg_url: str) -> str:
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
-    return Settings(
-        database_url=database_url,
-        secret_key="test-secret-key",
-        allow_private_destinations=True,
-        dataset_rows=ROWS,
-    )
+def settings(settings: Settings) -> Settings:
+    return dataclasses.replace(settings, dataset_rows=ROWS)
 
 
 @pytest.fixture(autouse=True)

@@ -35,7 +35,7 @@ from sqlalchemy import Connection
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError
 
-from sluice.storage import fast
+from sluice.storage import fast, queue
 from sluice.storage.db import Database
 from sluice.storage.tables import queue_marks
 
@@ -46,7 +46,6 @@ log = logging.getLogger("sluice.storage")
 
 # Held shared by every statement inserting events (a trigger, migration 0003).
 EVENT_INSERT_LOCK = 0x51CE0001
-ROUTE_LOW = "route_low"
 LEASE = "queue-datasets"
 MARK_EVERY = 0.5
 MAINTAIN_EVERY = 5.0
@@ -97,18 +96,13 @@ def head(conn: Connection, sequence: str) -> int:
     return int(row[0][0])
 
 
-def route_low(conn: Connection) -> int:
-    row = fast.fetchall(conn, "SELECT value FROM queue_marks WHERE name = ?", (ROUTE_LOW,))
-    return int(row[0][0]) if row else 0
-
-
 def _lock_timeout(conn: Connection) -> None:
     conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
 
 
-def _room(conn: Connection, table: str, sequence: str, rows: int) -> bool:
-    top = head(conn, sequence)
-    return max((d.high for d in datasets(conn, table)), default=1) > top + AHEAD * rows
+def _extent(conn: Connection, table: str, sequence: str) -> tuple[int, int]:
+    """The sequence's newest value, and where ``table``'s datasets end."""
+    return head(conn, sequence), max((d.high for d in datasets(conn, table)), default=1)
 
 
 def ensure_ahead(conn: Connection, rows: int) -> list[str]:
@@ -121,15 +115,13 @@ def ensure_ahead(conn: Connection, rows: int) -> list[str]:
     """
     created: list[str] = []
     for table, (sequence, followers) in QUEUES.items():
-        if _room(conn, table, sequence, rows):
+        top, start = _extent(conn, table, sequence)
+        if start > top + AHEAD * rows:
             continue
         names = (table, *followers)
         _lock_timeout(conn)
         conn.exec_driver_sql(f"LOCK TABLE {', '.join(names)} IN ACCESS EXCLUSIVE MODE")
-        if _room(conn, table, sequence, rows):
-            continue  # made meanwhile by another process
-        top = head(conn, sequence)
-        start = max((d.high for d in datasets(conn, table)), default=1)
+        top, start = _extent(conn, table, sequence)  # another process may have made them
         for name in names:
             # Rows that went to the default partition must stay there: start above them.
             stray = fast.fetchall(conn, f"SELECT max({_KEY[name]}) FROM {name}_default")[0][0]
@@ -171,7 +163,7 @@ def drop_expired_events(conn: Connection, cutoff: float) -> int:
     """Retention on PostgreSQL: drop the events datasets (and their routes) that are all
     routed, all received before ``cutoff``, and referred to by no delivery; returns the
     number of events dropped."""
-    mark = route_low(conn)
+    mark = queue.route_low(conn)
     candidates = []
     for dataset in datasets(conn, "events"):
         if dataset.high > mark:
@@ -227,17 +219,11 @@ def advance_route_mark(db: Database) -> int:
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({EVENT_INSERT_LOCK})")
         settled = head(conn, "events_seq_seq")
     with db.begin() as conn:
-        low = route_low(conn)
-        oldest = fast.fetchall(
-            conn,
-            "SELECT e.seq FROM events e WHERE e.seq >= ? AND e.seq <= ? AND NOT e.routed"
-            " AND NOT EXISTS (SELECT 1 FROM event_routes r WHERE r.event_seq = e.seq"
-            " AND r.event_seq >= ?) ORDER BY e.seq LIMIT 1",
-            (low, settled, low),
-        )
-        mark = int(oldest[0][0]) if oldest else settled + 1
+        low = queue.route_low(conn)
+        oldest = queue.first_unrouted(conn, low, settled)
+        mark = oldest if oldest is not None else settled + 1
         if mark > low:
-            statement = pg_insert(queue_marks).values(name=ROUTE_LOW, value=mark)
+            statement = pg_insert(queue_marks).values(name=queue.ROUTE_LOW, value=mark)
             conn.execute(
                 statement.on_conflict_do_update(
                     index_elements=[queue_marks.c.name],

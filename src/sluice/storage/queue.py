@@ -1,0 +1,144 @@
+"""The queue's statements, on both backends: events stored, unrouted events claimed and
+counted, delivery rows inserted, leases voided at start-up.
+
+SQLite has one writing process: it reads unrouted events after the last seq it took and
+marks them routed in place. PostgreSQL is shared by many processes and never updates an
+event: routing appends to ``event_routes``, and only events from the route mark on are
+looked at (``sluice.storage.datasets`` keeps the mark).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, func, select, update
+
+from sluice.storage import fast, notify
+from sluice.storage.tables import deliveries, events
+
+ROUTE_LOW = "route_low"  # the name of the route mark in ``queue_marks``
+
+_INSERT_EVENT = (
+    "INSERT INTO events (id, profile_id, received_at, payload, visitor_id, routed)"
+    " VALUES (?, ?, ?, ?, ?, false)"
+)
+_DELIVERY_COLUMNS = (
+    "seq",
+    "event_seq",
+    "event_id",
+    "profile_id",
+    "connector_id",
+    "action_id",
+    "attempts",
+    "next_at",
+    "lease_until",
+    "lease_owner",
+    "created_at",
+    "data",
+)
+_INSERT_DELIVERY = (
+    f"INSERT INTO deliveries ({', '.join(_DELIVERY_COLUMNS)})"
+    f" VALUES ({', '.join('?' for _ in _DELIVERY_COLUMNS)})"
+)
+_CLAIM_SQLITE = (
+    "SELECT seq, id, profile_id, received_at, payload FROM events"
+    " WHERE routed = 0 AND seq > ? ORDER BY seq LIMIT ?"
+)
+# PostgreSQL: the events not routed yet, from a lower bound (the route mark) on. The bound
+# is passed as a value, twice: only then does the planner leave older datasets of both
+# tables out and walk both indexes in order (a merge anti join that stops after ``LIMIT``
+# rows); with the mark as a subquery it hashed every route ever appended.
+_UNROUTED_PG = (
+    " FROM events e WHERE e.seq >= ? AND NOT e.routed"
+    " AND NOT EXISTS (SELECT 1 FROM event_routes r WHERE r.event_seq = e.seq"
+    " AND r.event_seq >= ?)"
+)
+_CLAIM_PG = (
+    "SELECT e.seq, e.id, e.profile_id, e.received_at, e.payload"
+    + _UNROUTED_PG
+    + " ORDER BY e.seq LIMIT ? FOR UPDATE OF e SKIP LOCKED"
+)
+
+Row = tuple[Any, ...]
+
+
+def store_events(conn: Connection, rows: list[Row]) -> None:
+    """Insert accepted events: (id, profile id, received at, payload, visitor id)."""
+    fast.executemany(conn, _INSERT_EVENT, rows)
+    notify.later(conn, notify.EVENTS)  # PostgreSQL: wakes the workers when it commits
+
+
+def route_low(conn: Connection) -> int:
+    """PostgreSQL: the route mark, below which every event is routed."""
+    row = fast.fetchall(conn, "SELECT value FROM queue_marks WHERE name = ?", (ROUTE_LOW,))
+    return int(row[0][0]) if row else 0
+
+
+def claim_events(conn: Connection, after: int, limit: int) -> tuple[list[Row], int]:
+    """The oldest unrouted events, up to ``limit``, as (seq, id, profile id, received at,
+    payload); and how many were claimed, which on PostgreSQL may be more than returned.
+
+    SQLite reads after ``after`` (the last seq this process took). PostgreSQL locks the
+    rows and records them as routed in the same transaction. A row locked after another
+    worker routed and committed it still passed the claim's older view of
+    ``event_routes``: the insert is what decides, and those another worker recorded first
+    are left out.
+    """
+    if conn.dialect.name != "postgresql":
+        rows = fast.fetchall(conn, _CLAIM_SQLITE, (after, limit))
+        return rows, len(rows)
+    mark = route_low(conn)
+    rows = fast.fetchall(conn, _CLAIM_PG, (mark, mark, limit))
+    if not rows:
+        return rows, 0
+    ours = fast.append_routes(conn, [r[0] for r in rows])
+    if len(ours) < len(rows):
+        return [r for r in rows if r[0] in ours], len(rows)
+    return rows, len(rows)
+
+
+def first_unrouted(conn: Connection, low: int, high: int) -> int | None:
+    """PostgreSQL: the seq of the oldest unrouted event between ``low`` and ``high``."""
+    sql = "SELECT e.seq" + _UNROUTED_PG + " AND e.seq <= ? ORDER BY e.seq LIMIT 1"
+    found = fast.fetchall(conn, sql, (low, low, high))
+    return int(found[0][0]) if found else None
+
+
+def count_unrouted(conn: Connection) -> int:
+    if conn.dialect.name == "postgresql":
+        mark = route_low(conn)
+        return int(fast.fetchall(conn, "SELECT count(*)" + _UNROUTED_PG, (mark, mark))[0][0])
+    unrouted = select(func.count()).select_from(events).where(events.c.routed.is_(False))
+    return int(conn.execute(unrouted).scalar() or 0)
+
+
+def insert_deliveries(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert delivery rows, setting each one's ``seq``."""
+    if conn.dialect.name != "postgresql":
+        # Under SQLite's write lock nobody else inserts: number the rows ourselves,
+        # which costs half of asking for them back with RETURNING.
+        top = conn.execute(select(func.max(deliveries.c.seq))).scalar() or 0
+        for offset, row in enumerate(rows, start=1):
+            row["seq"] = top + offset
+        values = [tuple(r[c] for c in _DELIVERY_COLUMNS) for r in rows]
+        fast.executemany(conn, _INSERT_DELIVERY, values)
+        return
+    seqs = conn.execute(
+        deliveries.insert().returning(deliveries.c.seq, sort_by_parameter_order=True),
+        list(rows),
+    ).scalars()
+    for row, seq in zip(rows, seqs, strict=True):
+        row["seq"] = seq
+
+
+def release_all_leases(conn: Connection) -> None:
+    """SQLite, at start-up: one process does all the work, so leases of a previous run
+    are void and their rows due at once."""
+    now = time.time()
+    conn.execute(
+        update(deliveries)
+        .where(deliveries.c.lease_until.is_not(None))
+        .values(next_at=now, lease_until=None, lease_owner=None)
+    )

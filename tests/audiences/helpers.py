@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from tests.support.flows import add_connector, send
+from tests.support.flows import add_connector, send, wait_until
 
 PURCHASE = [[{"attribute": "tealium_event", "operator": "equals", "value": "purchase"}]]
 
@@ -54,3 +55,18 @@ def visitor(api: Any, profile: str, visitor_id: str) -> Any:
     response = api.get(f"{profile}/visitors/{visitor_id}")
     assert response.status_code == 200, response.text
     return response.json()
+
+
+def visitor_once(api: Any, profile: str, visitor_id: str, check: Callable[[Any], Any]) -> Any:
+    """The visitor's profile once ``check`` holds for it, waiting meanwhile, also while
+    its first event is still being routed (the profile does not exist yet: 404)."""
+
+    def current() -> Any:
+        response = api.get(f"{profile}/visitors/{visitor_id}")
+        if response.status_code == 404:
+            return None
+        assert response.status_code == 200, response.text
+        shown = response.json()
+        return shown if check(shown) else None
+
+    return wait_until(current)

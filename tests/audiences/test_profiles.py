@@ -19,6 +19,7 @@ from tests.audiences.helpers import (
     purchase_counter,
     visitor,
     visitor_action,
+    visitor_once,
 )
 from tests.conftest import Api
 from tests.support.flows import event_data_action, send, totals, wait_until
@@ -37,9 +38,7 @@ def test_concurrent_events_of_one_visitor_keep_every_counter_exact(api: Api, pro
     send(api, {"tealium_event": "warm_up"})  # the collect API knows the new profile
     with ThreadPoolExecutor(max_workers=16) as pool:
         list(pool.map(lambda i: purchase(api, "v1", sku=f"s{i % 4}"), range(200)))
-    shown = wait_until(
-        lambda: (v := visitor(api, profile, "v1"))["attributes"]["purchase_count"] == 200 and v
-    )
+    shown = visitor_once(api, profile, "v1", lambda v: v["attributes"].get("purchase_count") == 200)
     assert shown["attributes"]["items"] == {"s0": 50, "s1": 50, "s2": 50, "s3": 50}
     assert shown["current_visit"]["event_count"] == 200
 
@@ -86,9 +85,7 @@ def test_every_type_through_the_collect_api(api: Api, profile: str) -> None:
             "newsletter": "yes",
         },
     )
-    shown = wait_until(
-        lambda: (v := visitor(api, profile, "v1"))["current_visit"]["event_count"] == 2 and v
-    )
+    shown = visitor_once(api, profile, "v1", lambda v: v["current_visit"]["event_count"] == 2)
     attributes = shown["attributes"]
     assert attributes["lifetime_value"] == 190
     assert attributes["first_city"] == "Oslo"

@@ -141,8 +141,14 @@ def run_sluice(script: Path, *, workers: bool) -> dict[str, Any]:
     ]
     if not workers:
         argv.append("--no-workers")
+    # Without workers nothing drains the queue: lift its bound so that every request is
+    # stored (a 503 for a full queue is quicker than a store and would flatter the figure).
     proc = subprocess.Popen(
-        argv, cwd=folder, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        argv,
+        cwd=folder,
+        env=env(SLUICE_QUEUE_BOUND="100000000"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         _wait(f"http://127.0.0.1:{port}/readyz")

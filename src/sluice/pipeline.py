@@ -93,7 +93,7 @@ class Pipeline:
         metrics.QUEUE_DEPTH.labels("unrouted").set_function(lambda: self.unrouted)
         metrics.QUEUE_DEPTH.labels("in_flight").set_function(self._in_flight)
         self.services.db.config_hooks.append(self._config_changed)
-        self.services.db.start_checkpointer()
+        self.services.db.start_checkpointer(finish=self.writer.checkpoint_soon)
         self.writer.start()
         await self.reload_config()
         if run_workers:

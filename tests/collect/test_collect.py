@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+import uuid
 
 import pytest
 
@@ -32,6 +34,23 @@ def test_post_json_event_is_stored_flat_with_id_and_time(api: Api, profile: str)
     assert stored["tealium_event"] == "purchase"
     assert stored["cart"] == {"total": 12.5}
     assert str(stored["received_at"]).endswith("Z")
+
+
+def test_event_ids_are_uuid7_in_time_order(api: Api, profile: str) -> None:
+    before_ms = time.time_ns() // 1_000_000
+    ids = []
+    for n in range(3):
+        response = api.client.post("/event", json={"tealium_account": "acme", "n": n})
+        ids += response.json()["event_ids"]
+        time.sleep(0.002)
+    after_ms = time.time_ns() // 1_000_000
+    parsed = [uuid.UUID(i) for i in ids]
+    assert [p.version for p in parsed] == [7, 7, 7]
+    assert all(p.variant == uuid.RFC_4122 for p in parsed)
+    stamps = [p.int >> 80 for p in parsed]  # the first 48 bits: Unix time in ms
+    assert before_ms <= stamps[0] < stamps[1] < stamps[2] <= after_ms
+    assert ids == sorted(ids)
+    assert len(set(ids)) == 3
 
 
 def test_form_encoded_and_get_pixel(api: Api, profile: str) -> None:

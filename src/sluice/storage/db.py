@@ -7,6 +7,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -57,7 +58,8 @@ def _sqlite_on_connect(dbapi_conn: sqlite3.Connection, _record: Any, synchronous
     cursor.execute(f"PRAGMA synchronous={synchronous}")
     cursor.execute("PRAGMA busy_timeout=10000")
     # Checkpoints are run by a background thread (``Database.start_checkpointer``) so
-    # that their I/O stays out of the writer's commits; this is only the safety net.
+    # that their I/O stays out of the writer's commits; this is only the safety net, for
+    # processes that do not run one (the CLI, tests).
     cursor.execute("PRAGMA wal_autocheckpoint=20000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA temp_store=MEMORY")
@@ -145,22 +147,54 @@ class Database:
             yield conn
             conn.rollback()
 
-    def start_checkpointer(self, every: float = 0.5) -> None:
-        """SQLite: copy the WAL into the database file in the background (PASSIVE)."""
+    def start_checkpointer(
+        self,
+        *,
+        busy_every: float = 0.05,
+        idle_every: float = 0.5,
+        finish: Callable[[], None] | None = None,
+        restart_frames: int = 4000,
+    ) -> None:
+        """SQLite: copy the WAL into the database file in the background (PASSIVE).
+
+        Under steady writes such a pass never quite finishes (the writer appends while it
+        copies), and only a finished checkpoint lets the next commit start the WAL over.
+        So once the WAL holds ``restart_frames`` pages, ``finish`` asks the process's
+        writer to checkpoint between two of its transactions: the pass just made leaves it
+        only the last pages to copy (3-5 ms at 23,000 events/s). Passes come every
+        ``busy_every`` seconds while the WAL grows, every ``idle_every`` while it does not.
+        """
         if not self.is_sqlite or self._checkpointer is not None:
             return
         self._checkpoint_stop.clear()
 
         def run() -> None:
-            while not self._checkpoint_stop.wait(every):
+            wait, seen, warned = busy_every, -1, 0.0
+            while not self._checkpoint_stop.wait(wait):
                 try:
-                    with self.engine.connect() as conn:
-                        conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
-                except Exception:  # the next round tries again
-                    log.debug("checkpoint failed", exc_info=True)
+                    _busy, frames, _copied = self.checkpoint()
+                except Exception as exc:  # the next round tries again
+                    if time.monotonic() - warned > 60:
+                        warned = time.monotonic()
+                        log.warning("checkpointing the SQLite WAL failed: %s", exc)
+                    continue
+                wait, seen = (busy_every if frames != seen else idle_every), frames
+                if finish is not None and frames >= restart_frames:
+                    finish()
 
         self._checkpointer = threading.Thread(target=run, name="sluice-checkpoint", daemon=True)
         self._checkpointer.start()
+
+    def checkpoint(self) -> tuple[int, int, int]:
+        """One PASSIVE checkpoint: (busy, pages in the WAL, pages copied from it)."""
+        with self.engine.connect() as conn:
+            # On the driver's connection: through SQLAlchemy the statement would first
+            # BEGIN IMMEDIATE (``_sqlite_on_begin``), and SQLite refuses to checkpoint
+            # inside a transaction.
+            dbapi = conn.connection.dbapi_connection
+            assert dbapi is not None
+            row = dbapi.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        return int(row[0]), int(row[1]), int(row[2])
 
     def stop_checkpointer(self) -> None:
         if self._checkpointer is not None:

@@ -70,6 +70,8 @@ class Writer:
         # Tests set this to make the next transactions fail as a full disk would.
         self.fault: Callable[[], None] | None = None
         self.commits = 0
+        self.checkpoints = 0
+        self._checkpoint_wanted = threading.Event()
 
     # --- submitting ------------------------------------------------------------------
 
@@ -134,6 +136,15 @@ class Writer:
     def backlog(self) -> int:
         return len(self._jobs)
 
+    def checkpoint_soon(self) -> None:
+        """SQLite: checkpoint between this writer's next two transactions.
+
+        Called from the background checkpointer (``Database.start_checkpointer``) when
+        the WAL has grown: a checkpoint finishes only when nothing is appended meanwhile,
+        and between two of its own transactions the writer is sure nothing is.
+        """
+        self._checkpoint_wanted.set()
+
     # --- the thread ------------------------------------------------------------------
 
     def _take(self) -> list[_Pending] | None:
@@ -165,6 +176,13 @@ class Writer:
             if batch is None:
                 return
             self._execute(batch)
+            if self._checkpoint_wanted.is_set():
+                self._checkpoint_wanted.clear()
+                try:
+                    self.db.checkpoint()
+                    self.checkpoints += 1
+                except Exception:  # the background checkpointer asks again
+                    log.debug("checkpoint failed", exc_info=True)
 
     def _transaction(self, jobs: list[_Pending]) -> None:
         if self.fault is not None:

@@ -150,7 +150,7 @@ class Database:
     def start_checkpointer(
         self,
         *,
-        busy_every: float = 0.05,
+        busy_every: float = 0.2,
         idle_every: float = 0.5,
         finish: Callable[[], None] | None = None,
         restart_frames: int = 4000,

@@ -78,6 +78,7 @@ def test_a_cancelled_caller_does_not_cancel_the_others_and_failures_reach_everyo
     asyncio.run(scenario())
 
 
+@pytest.mark.sqlite_only("SQLite's WAL")
 def test_the_wal_starts_over_under_steady_writes(services: Services) -> None:
     """The background checkpointer copies the WAL while the writer commits, and has the
     writer finish between transactions, so the WAL file stays small under load."""

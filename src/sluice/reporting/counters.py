@@ -11,12 +11,18 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Connection
-from sqlalchemy.dialects import postgresql, sqlite
 
-from sluice.storage.tables import counters
+from sluice.storage import fast
 
 COUNTERS = ("triggered", "success", "error", "retried", "filtered_consent", "dropped")
 _INDEX = {name: i for i, name in enumerate(COUNTERS)}
+# The same text on SQLite and PostgreSQL; ``fast`` adapts the placeholders.
+_UPSERT = (
+    "INSERT INTO counters (action_id, minute, profile_id, connector_id, "
+    + ", ".join(COUNTERS)
+    + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (action_id, minute) DO UPDATE SET "
+    + ", ".join(f"{name} = counters.{name} + excluded.{name}" for name in COUNTERS)
+)
 
 
 def minute_of(ts: float) -> int:
@@ -52,29 +58,17 @@ class CounterDelta:
     def __bool__(self) -> bool:
         return bool(self._rows)
 
-    def items(self) -> list[dict[str, Any]]:
-        return [
-            {
-                "action_id": action_id,
-                "minute": minute,
-                "profile_id": row[0],
-                "connector_id": row[1],
-                **{name: row[2 + i] for i, name in enumerate(COUNTERS)},
-            }
+    def write(self, conn: Connection) -> None:
+        if not self._rows:
+            return
+        # Not cleared here: the transaction may still fail (a deadlock on PostgreSQL), and
+        # whoever retries it must write these increments again. Sent to the driver as it
+        # is: this runs in nearly every routing and outcome transaction, and building the
+        # statement through SQLAlchemy cost more than the upsert itself.
+        rows = [
+            (action_id, minute, *row)
             # In key order: two processes upserting the same rows lock them in the same
             # order, rather than deadlock on PostgreSQL.
             for (action_id, minute), row in sorted(self._rows.items())
         ]
-
-    def write(self, conn: Connection) -> None:
-        if not self._rows:
-            return
-        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-        stmt = insert(counters)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[counters.c.action_id, counters.c.minute],
-            set_={name: counters.c[name] + stmt.excluded[name] for name in COUNTERS},
-        )
-        # Not cleared here: the transaction may still fail (a deadlock on PostgreSQL), and
-        # whoever retries it must write these increments again.
-        conn.execute(stmt, self.items())
+        fast.executemany(conn, _UPSERT, rows)

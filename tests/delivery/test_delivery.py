@@ -15,7 +15,7 @@ from tests.support.flows import (
     totals,
     wait_until,
 )
-from tests.support.vendor import Reply, VendorMock
+from tests.support.vendor import Recorded, Reply, VendorMock
 
 
 def test_event_is_delivered_with_idempotency_key_and_counted(
@@ -244,3 +244,44 @@ def test_a_routing_transaction_that_fails_is_routed_again(
     [got] = vendor.wait_for(1, "/again")
     assert got.json()["n"] == 1
     assert failures == [1]
+
+
+def test_retries_go_out_when_due_not_at_the_next_poll(
+    api: Api, profile: str, vendor: VendorMock
+) -> None:
+    """A retry row is claimable once the outcome write that makes it commits: its
+    connector is woken for it then, rather than at a poll up to seconds later."""
+    seen: set[str] = set()
+
+    def first_fails(request: Recorded) -> Reply:
+        # One event in ten fails its first attempt: few enough not to pause the connector.
+        event = request.json()
+        if event["n"] % 10 or event["event_id"] in seen:
+            return Reply()
+        seen.add(event["event_id"])
+        return Reply(status=503)
+
+    vendor.respond("/retry", first_fails)
+    add_connector(
+        api,
+        profile,
+        configuration={"first_retry_seconds": 0.02, "max_attempts": 3},
+        actions=[event_data_action(vendor.url + "/retry")],
+    )
+    for start in range(0, 400, 100):
+        events = [{"tealium_event": "view", "n": n} for n in range(start, start + 100)]
+        response = api.client.post(
+            "/bulk-event", json={"shared": {"tealium_account": "acme"}, "events": events}
+        )
+        assert response.status_code == 200
+    requests = vendor.wait_for(440, "/retry", timeout=30)
+    attempts: dict[str, list[float]] = {}
+    for request in requests:
+        attempts.setdefault(request.json()["event_id"], []).append(request.at)
+    gaps = sorted(times[1] - times[0] for times in attempts.values() if len(times) > 1)
+    assert len(gaps) == 40
+    # Backoff (0.02 s ± 20 %) plus the outcome write (every 0.05 s) and a claim: well under
+    # the dispatcher's one-second look at a connector whose next row is not due yet.
+    assert gaps[-1] < 0.6, gaps[-10:]
+    counts = wait_until(lambda: (t := totals(api, profile)) and t["success"] == 400 and t)
+    assert counts["retried"] == 40

@@ -151,17 +151,22 @@ class DeliveryEngine:
             self.runner(connector_id).wake_at = 0.0
         self._wake.set()
 
+    def _wake_for(self, due: dict[str, float]) -> None:
+        """Rows just written (retries, first attempts carried on as rows) are claimable:
+        have their connectors look when the earliest falls due, not at their next poll."""
+        woken = False
+        for connector_id, at in due.items():
+            runner = self.runners.get(connector_id)
+            if runner is not None and at < runner.wake_at:
+                runner.wake_at = at
+                woken = True
+        if woken:
+            self._wake.set()
+
     def wake_all(self) -> None:
         for runner in self.runners.values():
             runner.wake_at = 0.0
         self._wake.set()
-
-    def retry_scheduled(self, runner: ConnectorRunner, at: float) -> None:
-        # The retry row is written with the next flush; look for it shortly after.
-        wake = max(at, time.time() + 2 * FLUSH_EVERY)
-        if not runner.wake_at or wake < runner.wake_at:
-            runner.wake_at = wake
-            self._wake.set()
 
     def finished(self, items: list[Item]) -> None:
         runner = None
@@ -289,6 +294,7 @@ class DeliveryEngine:
             self.outcomes = outcomes
             self._health_writes = {**health, **self._health_writes}
             raise
+        self._wake_for(outcomes.due)
         if lost:
             reported = self._reported_lost
             lease.lost([seq for seq in lost if seq not in reported], "outcome discarded")

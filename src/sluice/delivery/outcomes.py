@@ -106,6 +106,9 @@ class Outcomes:
     # Of delivery rows, written only if this process still holds the row's lease.
     row_counts: list[tuple[int, str, str, str, float, str]] = field(default_factory=list)
     row_traces: list[tuple[int, TraceStep]] = field(default_factory=list)
+    # Per connector, when the earliest row this write makes claimable falls due: its
+    # runner is woken for it once the write committed (``DeliveryEngine._flush``).
+    due: dict[str, float] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.done) + len(self.retries) + len(self.rows) + len(self.routed)
@@ -126,6 +129,8 @@ class Outcomes:
             add(action_id, connector_id, flight.profile_id, now, counter)
         if flight.rows:
             self.rows.extend(flight.rows)
+            for row in flight.rows:
+                self._due(row["connector_id"], row["next_at"])
         if flight.errors:
             self.errors.extend(flight.errors)
         if flight.traces:
@@ -162,7 +167,12 @@ class Outcomes:
                 "last_error": message[:1000],
             }
         )
+        self._due(item.connector_id, at)
         self._count(item, now, "retried")
+
+    def _due(self, connector_id: str, at: float) -> None:
+        if at < self.due.get(connector_id, at + 1):
+            self.due[connector_id] = at
 
     def defer(self, item: Item, at: float, why: str, now: float) -> None:
         """An in-memory first attempt that cannot go out soon (its connector is paused or
@@ -207,6 +217,8 @@ class Outcomes:
         self.traces.extend(newer.traces)
         self.row_counts.extend(newer.row_counts)
         self.row_traces.extend(newer.row_traces)
+        for connector_id, at in newer.due.items():
+            self._due(connector_id, at)
 
     def write(self, conn: Connection, now: float) -> list[int]:
         """Write it all; returns the delivery rows whose lease was lost (not written).

@@ -416,7 +416,6 @@ class ConnectorRunner:
                     )
                 if retry is not None:
                     out.retry(item, retry.at, attempts, outcome.message, now)
-                    engine.retry_scheduled(self, retry.at)
                     self._count(type_id, "retried")
                 else:
                     if shown_request is None:

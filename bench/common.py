@@ -63,7 +63,10 @@ def configure(
             "enabled": True,
             "configuration": {
                 "max_concurrency": concurrency,
-                "first_retry_seconds": 0.01,
+                # Backoff waits are not what the failure figure measures: at 10 % failures
+                # one event in ~100,000 fails five times in a row, and from 0.01 s its
+                # waits (x3 each) add 1.2 s after all else is done, a fifth of the run.
+                "first_retry_seconds": 0.001,
                 "max_attempts": 10,
             },
         },

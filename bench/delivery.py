@@ -147,16 +147,21 @@ def run_bare_aiohttp(events: int = EVENTS) -> dict[str, Any]:
         cpu = _own_cpu() - cpu
         time.sleep(0.3)
         ok, _ = sink.counts()
-        return {
-            "events": events,
-            "seconds": round(elapsed, 3),
-            "events_per_s": round(events / elapsed),
-            "sink_ok_requests": ok,
-            "cpu_us_per_event": round(cpu / events * 1e6, 1),
-        }
+        return _figures(
+            events, elapsed, sink_ok_requests=ok, cpu_us_per_event=round(cpu / events * 1e6, 1)
+        )
     finally:
         sink.stop()
         os.sched_setaffinity(0, {0, 1})
+
+
+def _figures(events: int, elapsed: float, **extra: Any) -> dict[str, Any]:
+    return {
+        "events": events,
+        "seconds": round(elapsed, 3),
+        "events_per_s": round(events / elapsed),
+        **extra,
+    }
 
 
 def _timed(work: Any) -> float:
@@ -210,11 +215,7 @@ def run_bare_batch_loop(events: int = EVENTS, batch: int = 100) -> dict[str, Any
         payloads = [orjson.dumps({**sample_event(i), "event_id": f"e{i}"}) for i in range(events)]
         tools = _batch_tools(batch)
         elapsed = min(_timed(lambda: _batch_loop(payloads, batch, tools)) for _ in range(REPEAT))
-        return {
-            "events": events,
-            "seconds": round(elapsed, 3),
-            "events_per_s": round(events / elapsed),
-        }
+        return _figures(events, elapsed)
     finally:
         os.sched_setaffinity(0, {0, 1})
 
@@ -251,12 +252,7 @@ def run_batch_floor(events: int = EVENTS, batch: int = 100) -> dict[str, Any]:
         conn.close()
         time.sleep(0.3)
         ok, _ = sink.counts()
-        return {
-            "events": events,
-            "seconds": round(elapsed, 3),
-            "events_per_s": round(events / elapsed),
-            "sink_ok_requests": ok,
-        }
+        return _figures(events, elapsed, sink_ok_requests=ok)
     finally:
         os.sched_setaffinity(0, {0, 1})
         sink.stop()

@@ -4,6 +4,8 @@ Writes ``bench/results/latest.json`` and ``latest.md``. Set ``SLUICE_BENCH_ONLY`
 comma-separated list of sections (ingest, delivery, memory, peers, config, audiences,
 scale) to run fewer. ``scale`` needs PostgreSQL: ``SLUICE_BENCH_PG_URL`` or
 ``SLUICE_TEST_PG_URL`` if set, else a throwaway one from ``scripts/with-postgres.sh``.
+``SLUICE_BENCH_ROUNDS`` (3) is how many interleaved rounds of bare loop, single events and
+failures the delivery section runs; its ratios are their medians.
 """
 
 from __future__ import annotations

@@ -104,7 +104,7 @@ def test_the_wal_starts_over_under_steady_writes(services: Services) -> None:
         writer.start()
         db.start_checkpointer(busy_every=0.01, finish=writer.checkpoint_soon, restart_frames=300)
         try:
-            for _ in range(600):  # ~3,000 pages of WAL in all
+            for _ in range(600):  # over 20,000 pages of WAL in all (random keys)
                 await writer.run(write)
         finally:
             db.stop_checkpointer()
@@ -112,9 +112,10 @@ def test_the_wal_starts_over_under_steady_writes(services: Services) -> None:
         assert writer.checkpoints > 0
 
     asyncio.run(scenario())
-    # Only started over, the WAL file keeps its size: at most about 300 pages (4 KB each)
-    # plus what was written while a checkpoint ran, not the 3,000 pages written in all.
-    assert largest < 1200 * 4096
+    # Started over again and again, the WAL file stays near 300 pages (4 KB each) plus
+    # what was written while a checkpoint ran (1,500 pages in a loaded CI run); it is not
+    # the 20,000 pages (80 MB) the writer's own autocheckpoint would let it reach.
+    assert largest < 5000 * 4096
     busy, frames, copied = db.checkpoint()
     assert busy == 0
     assert frames == copied

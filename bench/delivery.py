@@ -12,6 +12,7 @@ import os
 import resource
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from sqlalchemy import func, select
 
 from bench.common import configure, open_services, start_sluice, stop, store_events
 from bench.sink import NginxSink
+from sluice.services import Services
 from sluice.storage.tables import counters, error_records
 
 EVENTS = 50_000
@@ -45,21 +47,28 @@ def _counter(services: Any, name: str) -> int:
         return int(conn.execute(select(func.coalesce(func.sum(counters.c[name]), 0))).scalar())
 
 
-def run_sluice(
-    *, batch_size: int | None = None, fail_percent: int = 0, events: int = EVENTS
-) -> dict[str, Any]:
-    sink = NginxSink(fail_percent=fail_percent).start()
+def _stored_events(sink_url: str, events: int, batch_size: int | None) -> tuple[str, Services]:
+    """A fresh SQLite database (its URL, and services on it) with the bench's Webhook
+    action to ``sink_url`` published and ``events`` events accepted, not yet routed."""
     folder = Path(tempfile.mkdtemp(prefix="sluice-bench-"))
     database = f"sqlite:///{folder / 'bench.db'}"
     services = open_services(database)
     setup = configure(
         services,
-        sink.url,
+        sink_url,
         action_type="send_batched_data" if batch_size else "send_event_data",
         concurrency=CONCURRENCY,
         batch_size=batch_size,
     )
     store_events(services, setup.profile_id, events)
+    return database, services
+
+
+def run_sluice(
+    *, batch_size: int | None = None, fail_percent: int = 0, events: int = EVENTS
+) -> dict[str, Any]:
+    sink = NginxSink(fail_percent=fail_percent).start()
+    database, services = _stored_events(sink.url, events, batch_size)
     worker = start_sluice("worker", database)
     try:
         started = None
@@ -164,7 +173,7 @@ def _figures(events: int, elapsed: float, **extra: Any) -> dict[str, Any]:
     }
 
 
-def _timed(work: Any) -> float:
+def _timed(work: Callable[[], object]) -> float:
     started = time.perf_counter()
     work()
     return time.perf_counter() - started
@@ -231,15 +240,11 @@ def run_batch_floor(events: int = EVENTS, batch: int = 100) -> dict[str, Any]:
     import sqlite3
 
     sink = NginxSink().start()
-    folder = Path(tempfile.mkdtemp(prefix="sluice-bench-floor-"))
-    database = f"sqlite:///{folder / 'floor.db'}"
-    services = open_services(database)
-    setup = configure(services, sink.url, action_type="send_batched_data", batch_size=batch)
-    store_events(services, setup.profile_id, events)
+    database, services = _stored_events(sink.url, events, batch)
     services.db.dispose()
     os.sched_setaffinity(0, {0})
     try:
-        conn = sqlite3.connect(folder / "floor.db")
+        conn = sqlite3.connect(database.removeprefix("sqlite:///"))
         conn.text_factory = bytes
         tools = _batch_tools(batch)
 

@@ -265,9 +265,10 @@ class Pipeline:
                     self._last_config_check = time.monotonic()
                     await self.reload_config()
                 rooms = self.engine.rooms() if self.engine is not None else {}
-                if rooms and max(rooms.values()) <= 0 and self.engine is not None:
-                    # Every connector's queue is full: route more when one has room,
-                    # rather than park thousands of deliveries in the table.
+                if rooms and self.engine is not None and not self.engine.hungry():
+                    # Every connector's queue is (nearly) full: route more when one has
+                    # room, rather than park thousands of deliveries in the table or
+                    # spend a transaction on a handful of events.
                     self.engine.room_available.clear()
                     try:
                         await asyncio.wait_for(self.engine.room_available.wait(), 0.5)

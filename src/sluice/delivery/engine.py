@@ -132,6 +132,10 @@ class DeliveryEngine:
         """How many more deliveries each live connector's queue takes now."""
         return {cid: self.runner(cid).room() for cid in self.config.connectors}
 
+    def hungry(self) -> bool:
+        """Whether some live connector's queue has a quarter or more free."""
+        return any(self.runner(cid).hungry() for cid in self.config.connectors)
+
     def adopt(self, items: list[Item], leased_until: float = 0.0) -> None:
         """Take deliveries the router inserted already leased to this process (until
         ``leased_until``, for those that are rows)."""
@@ -179,7 +183,7 @@ class DeliveryEngine:
             if runner is not None:
                 runner.held -= 1
         if runner is not None:
-            if runner.held <= runner.capacity() * 3 // 4:
+            if runner.hungry():
                 self.room_available.set()
             if runner.starved:
                 # It has rows waiting for room: claim them now that there is some.

@@ -101,16 +101,29 @@ class ConnectorRunner:
                     cap = max(cap, action_type.batching.max_count * 2 * settings.concurrency)
         return min(cap, 20_000)
 
-    def room(self) -> int:
-        if not self.health.may_send_soon():
-            return 0
+    def _limit(self) -> int:
         capacity = self.capacity()
         rate = self.limiter.rate
         if rate is not None:
             # Take no more than a few seconds' worth at the current pace: what waits
             # longer should wait as a row, not hold memory (or its event's outcomes).
             capacity = min(capacity, max(16, int(rate * RATE_HORIZON_SECONDS)))
-        return max(0, capacity - self.held)
+        return capacity
+
+    def room(self) -> int:
+        if not self.health.may_send_soon():
+            return 0
+        return max(0, self._limit() - self.held)
+
+    def hungry(self) -> bool:
+        """Whether a quarter of its queue or more is free.
+
+        Routing waits for that rather than top the queue up after every few deliveries:
+        a routing transaction costs about the same for 100 events as for 500, and with
+        three quarters still queued the workers do not run dry meanwhile.
+        """
+        room = self.room()
+        return room > 0 and room * 4 >= self._limit()
 
     def start(self) -> None:
         self._resize()

@@ -155,32 +155,18 @@ class Database:
         finish: Callable[[], None] | None = None,
         restart_frames: int = 4000,
     ) -> None:
-        """SQLite: copy the WAL into the database file in the background (PASSIVE).
-
-        Under steady writes such a pass never quite finishes (the writer appends while it
-        copies), and only a finished checkpoint lets the next commit start the WAL over.
-        So once the WAL holds ``restart_frames`` pages, ``finish`` asks the process's
-        writer to checkpoint between two of its transactions: the pass just made leaves it
-        only the last pages to copy (3-5 ms at 23,000 events/s). Passes come every
-        ``busy_every`` seconds while the WAL grows, every ``idle_every`` while it does not.
-        """
-        if not self.is_sqlite or self._checkpointer is not None:
+        """SQLite: copy the WAL into the database file in the background (PASSIVE); see
+        ``WalCheckpointer``."""
+        path = sqlite_path(self.url)
+        if path is None or self._checkpointer is not None:
             return
+        passes = WalCheckpointer(self, path, busy_every, idle_every, finish, restart_frames)
         self._checkpoint_stop.clear()
 
         def run() -> None:
-            wait, seen, warned = busy_every, -1, 0.0
+            wait = busy_every
             while not self._checkpoint_stop.wait(wait):
-                try:
-                    _busy, frames, _copied = self.checkpoint()
-                except Exception as exc:  # the next round tries again
-                    if time.monotonic() - warned > 60:
-                        warned = time.monotonic()
-                        log.warning("checkpointing the SQLite WAL failed: %s", exc)
-                    continue
-                wait, seen = (busy_every if frames != seen else idle_every), frames
-                if finish is not None and frames >= restart_frames:
-                    finish()
+                wait = passes.run_once()
 
         self._checkpointer = threading.Thread(target=run, name="sluice-checkpoint", daemon=True)
         self._checkpointer.start()
@@ -211,3 +197,59 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+class WalCheckpointer:
+    """The background checkpoint passes of a SQLite database.
+
+    Under steady writes a PASSIVE pass never quite finishes (the writer appends while it
+    copies), and only a finished checkpoint lets the next commit start the WAL over. So
+    once the WAL holds ``restart_frames`` pages, ``finish`` asks the process's writer to
+    checkpoint between two of its transactions: the pass just made leaves it only the
+    last pages to copy (3-5 ms at 23,000 events/s). Passes come every ``busy_every``
+    seconds while the WAL is written to, every ``idle_every`` while it is not.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        path: Path,
+        busy_every: float,
+        idle_every: float,
+        finish: Callable[[], None] | None,
+        restart_frames: int,
+    ) -> None:
+        self.db = db
+        self.wal = path.with_name(path.name + "-wal")
+        self.busy_every = busy_every
+        self.idle_every = idle_every
+        self.finish = finish
+        self.restart_frames = restart_frames
+        self._seen = -1
+        self._warned = 0.0
+
+    def _written(self) -> int:
+        # What tells whether the WAL was written to since the last pass: its modification
+        # time. Not its page count, which starts over after every finished checkpoint and
+        # so can read the same in two busy passes: the WAL then grew unchecked while the
+        # passes waited ``idle_every``.
+        try:
+            return self.wal.stat().st_mtime_ns
+        except OSError:
+            return 0
+
+    def run_once(self) -> float:
+        """One pass; returns how long to wait for the next."""
+        stamp = self._written()
+        try:
+            _busy, frames, _copied = self.db.checkpoint()
+        except Exception as exc:  # the next pass tries again
+            if time.monotonic() - self._warned > 60:
+                self._warned = time.monotonic()
+                log.warning("checkpointing the SQLite WAL failed: %s", exc)
+            return self.busy_every
+        busy = stamp != self._seen
+        self._seen = stamp
+        if self.finish is not None and frames >= self.restart_frames:
+            self.finish()
+        return self.busy_every if busy else self.idle_every

@@ -183,7 +183,7 @@ class DeliveryEngine:
             if runner is not None:
                 runner.held -= 1
         if runner is not None:
-            if runner.hungry():
+            if not self.room_available.is_set() and runner.hungry():
                 self.room_available.set()
             if runner.starved:
                 # It has rows waiting for room: claim them now that there is some.

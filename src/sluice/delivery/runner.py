@@ -344,14 +344,15 @@ class ConnectorRunner:
             message = str(exc) or type(exc).__name__
             self._finish_error(ready, action, "mapping", message, None, None, attempted=False)
             return
+        count = len(ready)
         covered: set[int] = set()
         for request in requests:
-            targets = [ready[i] for i in request.items if 0 <= i < len(ready)]
-            covered.update(i for i in request.items if 0 <= i < len(ready))
-            if targets:
-                await self._send(action, request, targets)
-        skipped = [item for i, item in enumerate(ready) if i not in covered]
-        if skipped:
+            indexes = [i for i in request.items if 0 <= i < count]
+            if indexes:
+                covered.update(indexes)
+                await self._send(action, request, [ready[i] for i in indexes])
+        if len(covered) < count:
+            skipped = [item for i, item in enumerate(ready) if i not in covered]
             for item in skipped:
                 engine.outcomes.drop(item, now)
             engine.finished(skipped)

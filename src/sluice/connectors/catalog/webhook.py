@@ -123,13 +123,14 @@ def build_custom_request(ctx: BuildContext, inputs: Sequence[ActionInput]) -> li
 
 def build_event_data(ctx: BuildContext, inputs: Sequence[ActionInput]) -> list[HttpRequest]:
     auth = _auth_headers(ctx.config)
+    sensitive = _sensitive(auth)
     return [
         json_request(
             require_url(event.params, "url"),
             dict(event.data),
             headers={"Idempotency-Key": event.idempotency_key, **auth},
             items=(index,),
-            sensitive_headers=_sensitive(auth),
+            sensitive_headers=sensitive,
         )
         for index, event in enumerate(inputs)
     ]

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, select, update
 
 from sluice import jsonutil
 from sluice.delivery import lease
@@ -27,7 +27,8 @@ from sluice.delivery.outcomes import Item, Outcomes
 from sluice.delivery.runner import ConnectorRunner
 from sluice.delivery.transport import Transport
 from sluice.engine.compiled import CompiledConfig
-from sluice.storage.tables import connector_health, deliveries, events
+from sluice.storage import fast
+from sluice.storage.tables import connector_health, deliveries
 from sluice.storage.writer import Writer
 
 log = logging.getLogger("sluice.delivery")
@@ -369,6 +370,14 @@ def _connectors_with_work(conn: Connection) -> list[str]:
     return [r[0] for r in conn.execute(select(deliveries.c.connector_id).distinct())]
 
 
+_CLAIM = (
+    "SELECT d.seq, d.event_id, d.action_id, d.profile_id, d.attempts, d.data,"
+    " e.payload, e.received_at"
+    " FROM deliveries d JOIN events e ON e.seq = d.event_seq"
+    " WHERE d.connector_id = ? AND d.next_at <= ? ORDER BY d.next_at LIMIT ?"
+)
+
+
 def _claim(
     conn: Connection,
     wanted: list[tuple[str, int]],
@@ -378,49 +387,32 @@ def _claim(
     owner: str,
 ) -> dict[str, tuple[list[Item], float | None]]:
     result: dict[str, tuple[list[Item], float | None]] = {}
+    claim = _CLAIM + (" FOR UPDATE OF d SKIP LOCKED" if postgres else "")
+    loads = jsonutil.loads
     for connector_id, limit in wanted:
-        query = (
-            select(
-                deliveries.c.seq,
-                deliveries.c.event_id,
-                deliveries.c.action_id,
-                deliveries.c.profile_id,
-                deliveries.c.attempts,
-                deliveries.c.data,
-                events.c.payload,
-                events.c.received_at,
-            )
-            .join(events, events.c.seq == deliveries.c.event_seq)
-            .where(deliveries.c.connector_id == connector_id, deliveries.c.next_at <= now)
-            .order_by(deliveries.c.next_at)
-            .limit(limit)
-        )
-        if postgres:
-            query = query.with_for_update(of=deliveries, skip_locked=True)
-        rows = conn.execute(query).all()
+        rows = fast.fetchall(conn, claim, (connector_id, now, limit))
         items = [
             Item(
-                seq=r.seq,
-                event_id=r.event_id,
-                action_id=r.action_id,
+                seq=seq,
+                event_id=event_id,
+                action_id=action_id,
                 connector_id=connector_id,
-                profile_id=r.profile_id,
-                attempts=r.attempts,
-                received_at=r.received_at,
-                payload=jsonutil.loads(r.payload),
-                data=jsonutil.loads(r.data) if r.data else None,
+                profile_id=profile_id,
+                attempts=attempts,
+                received_at=received_at,
+                payload=loads(payload),
+                data=loads(data) if data else None,
             )
-            for r in rows
+            for seq, event_id, action_id, profile_id, attempts, data, payload, received_at in rows
         ]
         if items:
             lease.take(conn, [i.seq for i in items], until, owner)
         next_due = None
         if len(items) < limit:
-            next_due = conn.execute(
-                select(func.min(deliveries.c.next_at)).where(
-                    deliveries.c.connector_id == connector_id
-                )
-            ).scalar()
+            found = fast.fetchall(
+                conn, "SELECT min(next_at) FROM deliveries WHERE connector_id = ?", (connector_id,)
+            )
+            next_due = found[0][0] if found else None
         result[connector_id] = (items, next_due)
     return result
 

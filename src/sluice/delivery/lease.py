@@ -15,9 +15,10 @@ import secrets
 import socket
 from collections.abc import Iterable, Iterator
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, update
 
 from sluice import metrics
+from sluice.storage import fast
 from sluice.storage.tables import deliveries
 
 log = logging.getLogger("sluice.delivery")
@@ -46,10 +47,11 @@ def _chunks(seqs: Iterable[int]) -> Iterator[list[int]]:
 def take(conn: Connection, seqs: list[int], until: float, owner: str) -> None:
     """Lease rows this transaction just selected as due (locked on PostgreSQL)."""
     for chunk in _chunks(seqs):
-        conn.execute(
-            update(deliveries)
-            .where(deliveries.c.seq.in_(chunk))
-            .values(next_at=until, lease_until=until, lease_owner=owner)
+        fast.execute(
+            conn,
+            "UPDATE deliveries SET next_at = ?, lease_until = ?, lease_owner = ?"
+            f" WHERE seq IN ({fast.marks(len(chunk))})",
+            (until, until, owner, *chunk),
         )
 
 
@@ -84,17 +86,16 @@ def owned(conn: Connection, seqs: Iterable[int], owner: str) -> set[int]:
     a row another process is writing is waited for and then re-checked; on SQLite the
     writer's ``BEGIN IMMEDIATE`` already excludes every other writer.
     """
-    postgres = conn.dialect.name == "postgresql"
+    lock = " FOR UPDATE" if conn.dialect.name == "postgresql" else ""
     found: set[int] = set()
     for chunk in _chunks(seqs):
-        query = (
-            select(deliveries.c.seq)
-            .where(deliveries.c.seq.in_(chunk), deliveries.c.lease_owner == owner)
-            .order_by(deliveries.c.seq)
+        rows = fast.fetchall(
+            conn,
+            "SELECT seq FROM deliveries WHERE lease_owner = ?"
+            f" AND seq IN ({fast.marks(len(chunk))}) ORDER BY seq{lock}",
+            (owner, *chunk),
         )
-        if postgres:
-            query = query.with_for_update()
-        found.update(conn.execute(query).scalars())
+        found.update(r[0] for r in rows)
     return found
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, update
+from sqlalchemy import Connection
 
 from sluice import jsonutil
 from sluice.delivery import lease
@@ -23,7 +23,7 @@ from sluice.engine.router import TraceStep
 from sluice.ids import new_id
 from sluice.reporting.counters import CounterDelta
 from sluice.storage import fast
-from sluice.storage.tables import deliveries, error_records, traces
+from sluice.storage.tables import error_records, traces
 
 BODY_LIMIT = 8192
 
@@ -163,7 +163,6 @@ class Outcomes:
                 "b_seq": item.seq,
                 "attempts": attempts,
                 "next_at": at,
-                "lease_until": None,
                 "last_error": message[:1000],
             }
         )
@@ -243,27 +242,42 @@ class Outcomes:
         steps = self.traces + [step for seq, step in self.row_traces if seq in held]
         if errors:
             conn.execute(error_records.insert(), [_error_row(e, now) for e in errors])
-        if retries:
-            conn.execute(
-                update(deliveries)
-                .where(deliveries.c.seq == bindparam("b_seq"))
-                .values(
-                    attempts=bindparam("attempts"),
-                    next_at=bindparam("next_at"),
-                    lease_until=bindparam("lease_until"),
-                    lease_owner=None,
-                    last_error=bindparam("last_error"),
-                ),
-                retries,
-            )
+        fast.executemany(
+            conn,
+            _RETRY,
+            [(r["attempts"], r["next_at"], r["last_error"], r["b_seq"]) for r in retries],
+        )
         fast.executemany(conn, "DELETE FROM deliveries WHERE seq = ?", [(s,) for s in done])
-        if self.rows:
-            conn.execute(deliveries.insert(), self.rows)
+        fast.executemany(
+            conn, _INSERT_ROW, [tuple(r.get(c) for c in _ROW_COLUMNS) for r in self.rows]
+        )
         fast.mark_routed(conn, self.routed)
         if steps:
             conn.execute(traces.insert(), [t.row(now) for t in steps])
         counts.write(conn)
         return sorted(claimed - held)
+
+
+_RETRY = (
+    "UPDATE deliveries SET attempts = ?, next_at = ?, lease_until = NULL, lease_owner = NULL,"
+    " last_error = ? WHERE seq = ?"
+)
+_ROW_COLUMNS = (
+    "event_seq",
+    "event_id",
+    "profile_id",
+    "connector_id",
+    "action_id",
+    "attempts",
+    "next_at",
+    "lease_until",
+    "created_at",
+    "data",
+    "last_error",
+)
+_INSERT_ROW = (
+    f"INSERT INTO deliveries ({', '.join(_ROW_COLUMNS)}) VALUES ({fast.marks(len(_ROW_COLUMNS))})"
+)
 
 
 def _row(

@@ -32,6 +32,21 @@ def executemany(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> No
         cursor.close()
 
 
+def execute(conn: Connection, sql: str, params: Sequence[Any] = ()) -> int:
+    """Run one statement that returns no rows; returns how many rows it changed."""
+    cursor = _cursor(conn)
+    try:
+        cursor.execute(_sql(conn, sql), params)
+        return int(cursor.rowcount)
+    finally:
+        cursor.close()
+
+
+def marks(count: int) -> str:
+    """``?, ?, ...``: the placeholders of an ``IN`` list of ``count`` values."""
+    return ", ".join("?" * count)
+
+
 def fetchall(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
     cursor = _cursor(conn)
     try:

@@ -320,7 +320,7 @@ DELIVERY_FIELDS: tuple[Field, ...] = (
         "number",
         default=10,
         group="Delivery",
-        help="Backoff base: retries wait about this long, doubling each time, with jitter.",
+        help="The first retry waits about this long, each next one three times longer (±20 %).",
     ),
     Field(
         "max_retry_hours",

@@ -4,8 +4,9 @@ Writes ``bench/results/latest.json`` and ``latest.md``. Set ``SLUICE_BENCH_ONLY`
 comma-separated list of sections (ingest, delivery, memory, peers, config, audiences,
 scale) to run fewer. ``scale`` needs PostgreSQL: ``SLUICE_BENCH_PG_URL`` or
 ``SLUICE_TEST_PG_URL`` if set, else a throwaway one from ``scripts/with-postgres.sh``.
-``SLUICE_BENCH_ROUNDS`` (3) is how many interleaved rounds of bare loop, single events and
-failures the delivery section runs; its ratios are their medians.
+``SLUICE_BENCH_ROUNDS`` (5) is how many interleaved rounds of bare loop, single events and
+failures the delivery section runs, ``SLUICE_BENCH_INGEST_ROUNDS`` (3) how many rounds of
+baseline and Sluice the ingest section runs; their ratios are the medians of the rounds.
 """
 
 from __future__ import annotations
@@ -52,7 +53,9 @@ def main() -> int:
     }
     if section("ingest", wanted):
         print("ingest (wrk, 64 connections, 10 s each)...", flush=True)
-        results["ingest"] = ingest.run()
+        results["ingest"] = ingest.run(
+            rounds=int(os.environ.get("SLUICE_BENCH_INGEST_ROUNDS", "3"))
+        )
     if section("delivery", wanted):
         print("delivery (50,000 stored events each)...", flush=True)
         import asyncio
@@ -60,7 +63,7 @@ def main() -> int:
         import uvloop
 
         rounds = []
-        for _ in range(int(os.environ.get("SLUICE_BENCH_ROUNDS", "3"))):
+        for _ in range(int(os.environ.get("SLUICE_BENCH_ROUNDS", "5"))):
             # Interleaved, each Sluice figure beside a baseline measured just before it:
             # this VM's speed drifts by ±10 % over minutes, more than the margins judged.
             bare = delivery.run_bare_aiohttp()

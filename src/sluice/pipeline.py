@@ -44,6 +44,7 @@ from sluice.storage.writer import Joiner, Writer
 log = logging.getLogger("sluice.pipeline")
 
 ROUTE_BATCH = 500
+ROUTE_MARK_EVERY = 1.0  # seconds (SQLite)
 OBSERVE_EVERY = 5.0
 AUDIENCE_TIMERS_EVERY = 1.0
 
@@ -116,6 +117,8 @@ class Pipeline:
             self._tasks.append(asyncio.create_task(self._audience_loop()))
             self._tasks.append(asyncio.create_task(self._observe_loop()))
             self._tasks.append(asyncio.create_task(retention.run_forever(self)))
+            if self.services.db.is_sqlite:
+                self._tasks.append(asyncio.create_task(self._route_mark_loop()))
         if not self.services.db.is_sqlite:
             self._tasks.append(asyncio.create_task(datasets.run_forever(self)))
             handlers = {
@@ -303,6 +306,18 @@ class Pipeline:
                     await asyncio.sleep(0)
                     continue
             await self._wait_for_work(self._poll)
+
+    async def _route_mark_loop(self) -> None:
+        """SQLite: move the route mark up every second (``queue.advance_route_low``), so
+        that claims, counts and ``event_routes`` cover only recent events."""
+        while True:
+            await asyncio.sleep(ROUTE_MARK_EVERY)
+            try:
+                await self.writer.run(queue.advance_route_low)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("moving the route mark failed; trying again")
 
     def _hand_back(self, routed: tuple[int, list[Item], int, float]) -> None:
         # Stopping while routing: the rows it leased to this process are released with

@@ -285,3 +285,33 @@ def test_retries_go_out_when_due_not_at_the_next_poll(
     assert gaps[-1] < 0.6, gaps[-10:]
     counts = wait_until(lambda: (t := totals(api, profile)) and t["success"] == 400 and t)
     assert counts["retried"] == 40
+
+
+@pytest.mark.sqlite_only("SQLite moves its own route mark; PostgreSQL: storage.datasets")
+def test_routed_events_are_recorded_by_route_and_mark_not_rewritten(
+    api: Api, profile: str, vendor: VendorMock
+) -> None:
+    """Routing appends each event's route and the route mark follows within a second or
+    two, dropping the routes below it; no event row is rewritten to mark it."""
+    from sqlalchemy import func, select
+
+    from sluice.storage import queue
+    from sluice.storage.tables import event_routes, events
+
+    add_connector(api, profile, actions=[event_data_action(vendor.url + "/marked")])
+    for i in range(5):
+        send(api, {"n": i})
+    vendor.wait_for(5, "/marked")
+    services = api.client.app.state.services  # type: ignore[attr-defined]
+    with services.db.read() as conn:
+        newest = conn.execute(select(func.max(events.c.seq))).scalar()
+
+    def mark_past_them() -> bool:
+        with services.db.read() as conn:
+            return bool(queue.route_low(conn) > newest)
+
+    wait_until(mark_past_them, timeout=5)
+    with services.db.read() as conn:
+        assert conn.execute(select(func.count()).select_from(event_routes)).scalar() == 0
+        assert conn.execute(select(func.count()).where(events.c.routed)).scalar() == 0
+        assert queue.count_unrouted(conn) == 0

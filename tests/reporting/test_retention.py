@@ -8,8 +8,15 @@ from sqlalchemy import Connection, insert, select
 
 from sluice.reporting import retention
 from sluice.services import Services
-from sluice.storage import migrate
-from sluice.storage.tables import counters, deliveries, error_records, events, traces
+from sluice.storage import fast, migrate, queue
+from sluice.storage.tables import (
+    counters,
+    deliveries,
+    error_records,
+    events,
+    queue_marks,
+    traces,
+)
 
 DAY = 86400.0
 
@@ -99,3 +106,22 @@ def test_purge_with_nothing_old_enough_deletes_nothing(services: Services) -> No
     with services.db.begin() as conn:
         _event(conn, "recent", now, routed=True)
         assert retention.purge(conn, now, event_days=7, error_days=30)["events"] == 0
+
+
+def test_purge_takes_events_routed_by_an_appended_route_or_below_the_mark(
+    services: Services,
+) -> None:
+    """Routing appends routes and moves a mark; it never sets the event's flag."""
+    migrate.upgrade(services.db)
+    old = time.time() - 40 * DAY
+    with services.db.begin() as conn:
+        below = _event(conn, "below-the-mark", old, routed=False)
+        appended = _event(conn, "route-appended", old + 1, routed=False)
+        _event(conn, "unrouted", old + 2, routed=False)
+        fast.mark_routed(conn, [appended])
+        conn.execute(insert(queue_marks).values(name=queue.ROUTE_LOW, value=below + 1))
+    with services.db.begin() as conn:
+        retention.purge(conn, time.time(), 30, 30)
+    with services.db.read() as conn:
+        kept = {r[0] for r in conn.execute(select(events.c.id))}
+    assert kept == {"unrouted"}

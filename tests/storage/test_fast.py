@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from sluice.errors import ConfigurationError
 from sluice.services import Services
-from sluice.storage import fast, migrate
+from sluice.storage import fast, migrate, queue
 from sluice.storage.db import Database
 
 
@@ -25,7 +25,7 @@ def _store(services: Services, count: int) -> None:
         )
 
 
-def test_mark_routed_marks_exactly_the_given_seqs_in_runs(services: Services) -> None:
+def test_mark_routed_appends_exactly_the_given_seqs(services: Services) -> None:
     _store(services, 20)
     with services.db.read() as conn:
         seqs = [r[0] for r in conn.execute(text("SELECT seq FROM events ORDER BY seq"))]
@@ -33,23 +33,16 @@ def test_mark_routed_marks_exactly_the_given_seqs_in_runs(services: Services) ->
     with services.db.begin() as conn:
         fast.mark_routed(conn, chosen)
         fast.mark_routed(conn, [])
-    # SQLite updates the events; PostgreSQL never does, it appends to event_routes.
-    status = (
-        "SELECT seq FROM events WHERE routed"
-        if services.db.is_sqlite
-        else "SELECT event_seq FROM event_routes"
-    )
     with services.db.read() as conn:
-        routed = {r[0] for r in conn.execute(text(status))}
-        untouched = conn.execute(text("SELECT count(*) FROM events WHERE routed")).scalar()
+        routed = {r[0] for r in conn.execute(text("SELECT event_seq FROM event_routes"))}
+        updated = conn.execute(text("SELECT count(*) FROM events WHERE routed")).scalar()
     assert routed == set(chosen)
-    if not services.db.is_sqlite:
-        assert untouched == 0
+    assert updated == 0  # events are never rewritten to be marked
 
 
 def test_routes_another_transaction_recorded_first_are_left_out(services: Services) -> None:
     if services.db.is_sqlite:
-        pytest.skip("PostgreSQL keeps routing status in event_routes")
+        pytest.skip("one SQLite process routes: no other transaction records routes")
     _store(services, 3)
     with services.db.read() as conn:
         seqs = [r[0] for r in conn.execute(text("SELECT seq FROM events ORDER BY seq"))]
@@ -75,3 +68,31 @@ def test_sqlite_durability_level_comes_from_the_environment(
     monkeypatch.setenv("SLUICE_SQLITE_SYNCHRONOUS", "OFF")  # would give up durability
     with pytest.raises(ConfigurationError, match="NORMAL or FULL"):
         Database(url)
+
+
+@pytest.mark.sqlite_only("SQLite moves its own route mark; PostgreSQL: storage.datasets")
+def test_the_route_mark_moves_up_to_the_oldest_unrouted_event(services: Services) -> None:
+    """Routes are appended, never written into the events; the mark is what lets a new
+    process (and the counts) skip what is routed, and what empties ``event_routes``."""
+    _store(services, 10)
+    with services.db.read() as conn:
+        seqs = [r[0] for r in conn.execute(text("SELECT seq FROM events ORDER BY seq"))]
+    with services.db.begin() as conn:
+        rows, _ = queue.claim_events(conn, 0, 100)
+        assert [r[0] for r in rows] == seqs
+        fast.mark_routed(conn, seqs[:4] + seqs[5:6])  # the fifth is still in flight
+        assert queue.advance_route_low(conn) == seqs[4]
+    with services.db.read() as conn:
+        kept = [r[0] for r in conn.execute(text("SELECT event_seq FROM event_routes"))]
+    assert kept == [seqs[5]]  # the routes below the mark are gone
+    with services.db.begin() as conn:
+        # As a restarted process sees it: what is routed is skipped, above the mark too.
+        rows, _ = queue.claim_events(conn, 0, 100)
+        assert [r[0] for r in rows] == [seqs[4], *seqs[6:]]
+        assert queue.count_unrouted(conn) == 5
+        fast.mark_routed(conn, [seqs[4], *seqs[6:]])
+        assert queue.advance_route_low(conn) == seqs[-1] + 1
+        assert queue.count_unrouted(conn) == 0
+        assert queue.claim_events(conn, 0, 100) == ([], 0)
+    with services.db.read() as conn:
+        assert conn.execute(text("SELECT count(*) FROM event_routes")).scalar() == 0

@@ -15,11 +15,11 @@ import socket
 import time
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ColumnElement, Connection, delete, or_, select, update
+from sqlalchemy import Connection, delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from sluice.storage import datasets
+from sluice.storage import datasets, queue
 from sluice.storage.tables import (
     counters,
     deliveries,
@@ -99,14 +99,13 @@ def _purge_events(conn: Connection, cutoff: float) -> int:
     if bound is None:
         return 0
     waiting = select(deliveries.c.event_seq).where(deliveries.c.event_seq <= bound)
-    routed: ColumnElement[bool] = events.c.routed
+    # Routed: below the route mark, or with a route appended (or stored already routed).
+    appended = select(event_routes.c.event_seq).where(event_routes.c.event_seq == events.c.seq)
+    routed = or_(events.c.seq < queue.route_low(conn), appended.exists(), events.c.routed)
+    dropped = 0
     if conn.dialect.name == "postgresql":
         # Whole datasets first (nothing left to vacuum), then what is left of older ones.
         dropped = datasets.drop_expired_events(conn, cutoff)
-        appended = select(event_routes.c.event_seq).where(event_routes.c.event_seq == events.c.seq)
-        routed = or_(events.c.routed, appended.exists())
-    else:
-        dropped = 0
     old = delete(events).where(
         events.c.seq <= bound,
         events.c.received_at < cutoff,

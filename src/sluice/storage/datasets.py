@@ -18,8 +18,9 @@ down. Sluice's PostgreSQL queue is organised as RudderStack's job datasets are:
   (``advance_route_mark``), so each claim reads only what is new.
 
 Deliveries are still leased, retried and deleted in place: each row lives for seconds,
-and its dead tuples go with its dataset. SQLite is untouched by all of this: one process
-writes it, it keeps its ``routed`` flag, and it has no vacuum to outpace.
+and its dead tuples go with its dataset. SQLite has no datasets (one process writes it
+and it has no vacuum to outpace); it appends routes too, and moves its own route mark
+(``sluice.storage.queue.advance_route_low``).
 """
 
 from __future__ import annotations

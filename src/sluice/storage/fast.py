@@ -57,37 +57,16 @@ def fetchall(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[tup
 
 
 def mark_routed(conn: Connection, seqs: Sequence[int]) -> None:
-    """Mark events routed.
-
-    SQLite: one ranged UPDATE per run of consecutive seqs, which is one statement for a
-    whole batch of events routed in order instead of one per event. PostgreSQL: the seqs
-    are appended to ``event_routes`` (events are never updated there, see
-    ``sluice.storage.datasets``).
-    """
+    """Record events as routed: their seqs are appended to ``event_routes`` (events are
+    never updated; see ``sluice.storage.queue``)."""
     if not seqs:
         return
     if conn.dialect.name == "postgresql":
         append_routes(conn, seqs)
         return
-    ordered = sorted(seqs)
-    runs: list[tuple[int, int]] = []
-    first = last = ordered[0]
-    for seq in ordered[1:]:
-        if seq != last + 1:
-            runs.append((first, last))
-            first = seq
-        last = seq
-    runs.append((first, last))
-    executemany(conn, f"UPDATE events SET routed = {true(conn)} WHERE seq BETWEEN ? AND ?", runs)
-
-
-def true(conn: Connection) -> str:
-    """The literal for a true boolean column in this dialect."""
-    return "true" if conn.dialect.name == "postgresql" else "1"
-
-
-def false(conn: Connection) -> str:
-    return "false" if conn.dialect.name == "postgresql" else "0"
+    executemany(
+        conn, "INSERT OR IGNORE INTO event_routes (event_seq) VALUES (?)", [(s,) for s in seqs]
+    )
 
 
 def append_routes(conn: Connection, seqs: Sequence[int]) -> set[int]:

@@ -1,10 +1,16 @@
 """The queue's statements, on both backends: events stored, unrouted events claimed and
 counted, delivery rows inserted, leases voided at start-up.
 
-SQLite has one writing process: it reads unrouted events after the last seq it took and
-marks them routed in place. PostgreSQL is shared by many processes and never updates an
-event: routing appends to ``event_routes``, and only events from the route mark on are
-looked at (``sluice.storage.datasets`` keeps the mark).
+Events are never updated once stored: routing appends each event's seq to
+``event_routes``, and only events from ``route_low`` on are looked at, a mark below which
+every event is routed. PostgreSQL is shared by many processes: a claim locks the rows it
+reads, and ``sluice.storage.datasets`` keeps the mark. SQLite has one writing process: it
+reads unrouted events after the last seq it took, and moves the mark up itself
+(``advance_route_low``), dropping the routes below it.
+
+(An event's ``routed`` flag is set only for events stored already routed, such as the
+visits AudienceStream stores. SQLite once set it when routing; marking thousands of
+events a second that way rewrote their rows, and the flag's index, in the WAL.)
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select, update
 
 from sluice.storage import fast, notify
-from sluice.storage.tables import deliveries, events
+from sluice.storage.tables import deliveries
 
 ROUTE_LOW = "route_low"  # the name of the route mark in ``queue_marks``
 
@@ -42,9 +48,18 @@ _INSERT_DELIVERY = (
     f"INSERT INTO deliveries ({', '.join(_DELIVERY_COLUMNS)})"
     f" VALUES ({', '.join('?' for _ in _DELIVERY_COLUMNS)})"
 )
+# SQLite: the events not routed yet, from a lower bound on (the same twice, as below).
+# ``routed = 0`` rather than ``NOT routed``: then the (routed, seq) index skips events of
+# databases routed before ``event_routes`` was used on SQLite.
+_UNROUTED_SQLITE = (
+    " FROM events e WHERE e.routed = 0 AND e.seq >= ?"
+    " AND NOT EXISTS (SELECT 1 FROM event_routes r WHERE r.event_seq = e.seq"
+    " AND r.event_seq >= ?)"
+)
 _CLAIM_SQLITE = (
-    "SELECT seq, id, profile_id, received_at, payload FROM events"
-    " WHERE routed = 0 AND seq > ? ORDER BY seq LIMIT ?"
+    "SELECT e.seq, e.id, e.profile_id, e.received_at, e.payload"
+    + _UNROUTED_SQLITE
+    + " ORDER BY e.seq LIMIT ?"
 )
 # PostgreSQL: the events not routed yet, from a lower bound (the route mark) on. The bound
 # is passed as a value, twice: only then does the planner leave older datasets of both
@@ -70,8 +85,12 @@ def store_events(conn: Connection, rows: list[Row]) -> None:
     notify.later(conn, notify.EVENTS)  # PostgreSQL: wakes the workers when it commits
 
 
+def _unrouted(conn: Connection) -> str:
+    return _UNROUTED_PG if conn.dialect.name == "postgresql" else _UNROUTED_SQLITE
+
+
 def route_low(conn: Connection) -> int:
-    """PostgreSQL: the route mark, below which every event is routed."""
+    """The route mark, below which every event is routed."""
     row = fast.fetchall(conn, "SELECT value FROM queue_marks WHERE name = ?", (ROUTE_LOW,))
     return int(row[0][0]) if row else 0
 
@@ -80,16 +99,18 @@ def claim_events(conn: Connection, after: int, limit: int) -> tuple[list[Row], i
     """The oldest unrouted events, up to ``limit``, as (seq, id, profile id, received at,
     payload); and how many were claimed, which on PostgreSQL may be more than returned.
 
-    SQLite reads after ``after`` (the last seq this process took). PostgreSQL locks the
-    rows and records them as routed in the same transaction. A row locked after another
-    worker routed and committed it still passed the claim's older view of
-    ``event_routes``: the insert is what decides, and those another worker recorded first
-    are left out.
+    SQLite reads after ``after`` (the last seq this process took) and the route mark;
+    the events are recorded as routed later, once routed (``fast.mark_routed``).
+    PostgreSQL locks the rows and records them as routed in the same transaction. A row
+    locked after another worker routed and committed it still passed the claim's older
+    view of ``event_routes``: the insert is what decides, and those another worker
+    recorded first are left out.
     """
-    if conn.dialect.name != "postgresql":
-        rows = fast.fetchall(conn, _CLAIM_SQLITE, (after, limit))
-        return rows, len(rows)
     mark = route_low(conn)
+    if conn.dialect.name != "postgresql":
+        low = max(after + 1, mark)
+        rows = fast.fetchall(conn, _CLAIM_SQLITE, (low, low, limit))
+        return rows, len(rows)
     rows = fast.fetchall(conn, _CLAIM_PG, (mark, mark, limit))
     if not rows:
         return rows, 0
@@ -100,18 +121,37 @@ def claim_events(conn: Connection, after: int, limit: int) -> tuple[list[Row], i
 
 
 def first_unrouted(conn: Connection, low: int, high: int) -> int | None:
-    """PostgreSQL: the seq of the oldest unrouted event between ``low`` and ``high``."""
-    sql = "SELECT e.seq" + _UNROUTED_PG + " AND e.seq <= ? ORDER BY e.seq LIMIT 1"
+    """The seq of the oldest unrouted event between ``low`` and ``high``."""
+    sql = "SELECT e.seq" + _unrouted(conn) + " AND e.seq <= ? ORDER BY e.seq LIMIT 1"
     found = fast.fetchall(conn, sql, (low, low, high))
     return int(found[0][0]) if found else None
 
 
 def count_unrouted(conn: Connection) -> int:
-    if conn.dialect.name == "postgresql":
-        mark = route_low(conn)
-        return int(fast.fetchall(conn, "SELECT count(*)" + _UNROUTED_PG, (mark, mark))[0][0])
-    unrouted = select(func.count()).select_from(events).where(events.c.routed.is_(False))
-    return int(conn.execute(unrouted).scalar() or 0)
+    mark = route_low(conn)
+    return int(fast.fetchall(conn, "SELECT count(*)" + _unrouted(conn), (mark, mark))[0][0])
+
+
+def advance_route_low(conn: Connection) -> int:
+    """SQLite: move the route mark up to the oldest event not routed yet, and drop the
+    routes below it; returns the new mark.
+
+    SQLite commits one writer at a time, so every stored seq is visible here (unlike on
+    PostgreSQL, see ``sluice.storage.datasets.advance_route_mark``).
+    """
+    low = route_low(conn)
+    top = fast.fetchall(conn, "SELECT max(seq) FROM events")[0][0] or 0
+    oldest = first_unrouted(conn, low, top)
+    mark = oldest if oldest is not None else top + 1
+    if mark > low:
+        fast.execute(
+            conn,
+            "INSERT INTO queue_marks (name, value) VALUES (?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (ROUTE_LOW, mark),
+        )
+        fast.execute(conn, "DELETE FROM event_routes WHERE event_seq < ?", (mark,))
+    return max(mark, low)
 
 
 def insert_deliveries(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:

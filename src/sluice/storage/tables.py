@@ -206,10 +206,12 @@ events = Table(
     Column("received_at", Float, nullable=False),
     Column("payload", Text, nullable=False),
     Column("visitor_id", String(200), nullable=True),
-    # SQLite: set once routed. PostgreSQL never updates an event: there it is true only
-    # for events stored already routed, and routing appends to ``event_routes`` instead.
+    # True only for events stored already routed (AudienceStream's visits): events are
+    # never updated, routing appends to ``event_routes`` (``sluice.storage.queue``).
     Column("routed", Boolean, nullable=False, default=False),
-    Index(None, "routed", "seq"),  # SQLite only (PostgreSQL: sluice.storage.datasets)
+    # SQLite: lets claims skip the events of databases that set ``routed`` when routing
+    # (before 2026-11-29). PostgreSQL: see sluice.storage.datasets.
+    Index(None, "routed", "seq"),
     Index(None, "received_at"),
     Index(None, "profile_id", "visitor_id"),
     # Never reuse a seq, even after the newest events are erased: the router remembers
@@ -239,15 +241,15 @@ deliveries = Table(
     Index(None, "next_at"),
 )
 
-# PostgreSQL: the seq of every routed event, appended by the routing transaction (the
-# queue's status is append-only, see sluice.storage.datasets); empty on SQLite.
+# The seq of every routed event at or above the route mark, appended by the routing (or
+# outcome) transaction: the queue's status is append-only (sluice.storage.queue).
 event_routes = Table(
     "event_routes",
     metadata,
     Column("event_seq", BigInteger, primary_key=True, autoincrement=False),
 )
 
-# PostgreSQL: ``route_low``, below which every event is routed (kept by one process).
+# ``route_low``, below which every event is routed (kept by one process).
 queue_marks = Table(
     "queue_marks",
     metadata,

@@ -22,7 +22,7 @@ from sluice.delivery import lease
 from sluice.engine.router import TraceStep
 from sluice.ids import new_id
 from sluice.reporting.counters import CounterDelta
-from sluice.storage import fast
+from sluice.storage import fast, queue
 from sluice.storage.tables import error_records, traces
 
 BODY_LIMIT = 8192
@@ -248,9 +248,7 @@ class Outcomes:
             [(r["attempts"], r["next_at"], r["last_error"], r["b_seq"]) for r in retries],
         )
         fast.executemany(conn, "DELETE FROM deliveries WHERE seq = ?", [(s,) for s in done])
-        fast.executemany(
-            conn, _INSERT_ROW, [tuple(r.get(c) for c in _ROW_COLUMNS) for r in self.rows]
-        )
+        queue.append_deliveries(conn, self.rows)
         fast.mark_routed(conn, self.routed)
         if steps:
             conn.execute(traces.insert(), [t.row(now) for t in steps])
@@ -261,22 +259,6 @@ class Outcomes:
 _RETRY = (
     "UPDATE deliveries SET attempts = ?, next_at = ?, lease_until = NULL, lease_owner = NULL,"
     " last_error = ? WHERE seq = ?"
-)
-_ROW_COLUMNS = (
-    "event_seq",
-    "event_id",
-    "profile_id",
-    "connector_id",
-    "action_id",
-    "attempts",
-    "next_at",
-    "lease_until",
-    "created_at",
-    "data",
-    "last_error",
-)
-_INSERT_ROW = (
-    f"INSERT INTO deliveries ({', '.join(_ROW_COLUMNS)}) VALUES ({fast.marks(len(_ROW_COLUMNS))})"
 )
 
 

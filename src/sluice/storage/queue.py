@@ -30,8 +30,8 @@ _INSERT_EVENT = (
     "INSERT INTO events (id, profile_id, received_at, payload, visitor_id, routed)"
     " VALUES (?, ?, ?, ?, ?, false)"
 )
-_DELIVERY_COLUMNS = (
-    "seq",
+# A delivery row's columns but its seq; a row (a dict) leaves out those that are null.
+_ROW_COLUMNS = (
     "event_seq",
     "event_id",
     "profile_id",
@@ -43,10 +43,14 @@ _DELIVERY_COLUMNS = (
     "lease_owner",
     "created_at",
     "data",
+    "last_error",
 )
 _INSERT_DELIVERY = (
-    f"INSERT INTO deliveries ({', '.join(_DELIVERY_COLUMNS)})"
-    f" VALUES ({', '.join('?' for _ in _DELIVERY_COLUMNS)})"
+    f"INSERT INTO deliveries (seq, {', '.join(_ROW_COLUMNS)})"
+    f" VALUES (?, {fast.marks(len(_ROW_COLUMNS))})"
+)
+_APPEND_DELIVERY = (
+    f"INSERT INTO deliveries ({', '.join(_ROW_COLUMNS)}) VALUES ({fast.marks(len(_ROW_COLUMNS))})"
 )
 # SQLite: the events not routed yet, from a lower bound on (the same twice, as below).
 # ``routed = 0`` rather than ``NOT routed``: then the (routed, seq) index skips events of
@@ -162,7 +166,7 @@ def insert_deliveries(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         top = conn.execute(select(func.max(deliveries.c.seq))).scalar() or 0
         for offset, row in enumerate(rows, start=1):
             row["seq"] = top + offset
-        values = [tuple(r[c] for c in _DELIVERY_COLUMNS) for r in rows]
+        values = [(r["seq"], *(r.get(c) for c in _ROW_COLUMNS)) for r in rows]
         fast.executemany(conn, _INSERT_DELIVERY, values)
         return
     seqs = conn.execute(
@@ -171,6 +175,11 @@ def insert_deliveries(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     ).scalars()
     for row, seq in zip(rows, seqs, strict=True):
         row["seq"] = seq
+
+
+def append_deliveries(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert delivery rows, numbered by the database (their seqs are not needed)."""
+    fast.executemany(conn, _APPEND_DELIVERY, [tuple(r.get(c) for c in _ROW_COLUMNS) for r in rows])
 
 
 def release_all_leases(conn: Connection) -> None:

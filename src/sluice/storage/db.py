@@ -226,12 +226,13 @@ class WalCheckpointer:
         self.finish = finish
         self.restart_frames = restart_frames
         self._seen = -1
+        self._frames = -1
         self._warned = 0.0
 
     def _written(self) -> int:
         # What tells whether the WAL was written to since the last pass: its modification
-        # time. Not its page count, which starts over after every finished checkpoint and
-        # so can read the same in two busy passes: the WAL then grew unchecked while the
+        # time. Its page count alone starts over after every finished checkpoint and so
+        # can read the same in two busy passes: the WAL then grew unchecked while the
         # passes waited ``idle_every``.
         try:
             return self.wal.stat().st_mtime_ns
@@ -248,8 +249,9 @@ class WalCheckpointer:
                 self._warned = time.monotonic()
                 log.warning("checkpointing the SQLite WAL failed: %s", exc)
             return self.busy_every
-        busy = stamp != self._seen
-        self._seen = stamp
+        # Either sign will do: a coarse file system may show the same time twice.
+        busy = stamp != self._seen or frames != self._frames
+        self._seen, self._frames = stamp, frames
         if self.finish is not None and frames >= self.restart_frames:
             self.finish()
         return self.busy_every if busy else self.idle_every

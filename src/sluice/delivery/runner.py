@@ -122,8 +122,11 @@ class ConnectorRunner:
         a routing transaction costs about the same for 100 events as for 500, and with
         three quarters still queued the workers do not run dry meanwhile.
         """
-        room = self.room()
-        return room > 0 and room * 4 >= self._limit()
+        if not self.health.may_send_soon():
+            return False
+        limit = self._limit()
+        room = limit - self.held
+        return room > 0 and room * 4 >= limit
 
     def start(self) -> None:
         self._resize()
